@@ -1,0 +1,108 @@
+"""The `ptgm` command: one subcommand per pipeline stage. Each parses flags into the stage's
+config dataclass and calls the stage; errors that are the user's to fix print one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ptgm.config import ConfigError, add_arguments, from_args
+from ptgm.io import ArtifactError
+
+
+def _tasks(args: argparse.Namespace) -> None:
+    from ptgm.envs import get_world, load_tasks
+
+    for name, t in load_tasks(get_world(args.world), args.tasks_file).items():
+        inv = ", ".join(f"{k}={v}" for k, v in t.start_inventory.items()) or "empty"
+        print(f"{name:<18} success={'|'.join(t.success) or '-':<20} start={inv:<36} max_steps={t.max_steps:<6} "
+              f"reward={t.reward:<8} mirrors={t.mirrors}")
+
+
+def _collect(args: argparse.Namespace) -> None:
+    from ptgm.data.collect import PRESETS, CollectConfig, collect
+
+    frames = PRESETS[args.preset] if args.preset else args.frames
+    cfg = from_args(CollectConfig, args, frames=frames)
+    out = collect(cfg)
+    print(f"dataset: {out}")
+
+
+def _split(args: argparse.Namespace) -> None:
+    from ptgm.data.split import split_dataset
+    from ptgm.data.store import EpisodeStore
+
+    s = split_dataset(EpisodeStore(args.data), args.val_frames, args.train_frames, args.seed)
+    print(f"train: {len(s['train'])} episodes, {s['train_frames']} frames; "
+          f"val: {len(s['val'])} episodes, {s['val_frames']} frames")
+
+
+def _stats(args: argparse.Namespace) -> None:
+    from ptgm.data.stats import dataset_stats, format_stats, plot_stats
+    from ptgm.data.store import EpisodeStore
+
+    store = EpisodeStore(args.data)
+    stats = dataset_stats(store)
+    if args.json:
+        print(json.dumps(stats))
+        return
+    print(format_stats(stats))
+    plot = plot_stats(stats, args.plot or Path(args.data) / "stats.png")
+    print(f"chart: {plot}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ptgm.data.collect import PRESETS, CollectConfig
+    from ptgm.envs import WORLDS
+
+    parser = argparse.ArgumentParser(prog="ptgm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", help="list the downstream tasks")
+    p.add_argument("--world", default="crafter", choices=WORLDS)
+    p.add_argument("--tasks-file", help="YAML file of extra or overriding task specs")
+    p.set_defaults(fn=_tasks)
+
+    p = sub.add_parser("collect", help="record task-agnostic episodes with a player")
+    add_arguments(p, CollectConfig)
+    p.add_argument("--preset", choices=sorted(PRESETS), help=f"named dataset size: {PRESETS} frames")
+    p.set_defaults(fn=_collect)
+
+    p = sub.add_parser("split", help="split a dataset into train and validation by frames")
+    p.add_argument("--data", required=True, help="dataset directory")
+    p.add_argument("--val-frames", type=int, required=True, help="validation frames")
+    p.add_argument("--train-frames", type=int, default=-1, help="training frames (-1: all the rest)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(fn=_split)
+
+    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("stats", help="episodes, frames, achievement rates, Crafter score, actions")
+    p.add_argument("data", help="dataset directory")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", help="where to save the bar chart (default DATA/stats.png)")
+    p.add_argument("--seed", type=int, default=0, help="unused; every command takes one")
+    p.set_defaults(fn=_stats)
+
+    for register in _STAGES:
+        register(sub)
+    return parser
+
+
+# Later stages add their subcommands here: functions taking the subparsers object.
+_STAGES: list = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except (ArtifactError, ConfigError, ValueError, KeyError, FileNotFoundError) as e:
+        print(f"ptgm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Typed configs: every stage's settings are a dataclass whose fields become CLI flags.
+
+A field's trailing comment is its one-line help, so a config reads like CleanRL's `Args`::
+
+    @dataclass
+    class CollectConfig:
+        frames: int = 10_000  # total environment steps to record
+
+Configs load from and save to YAML; unknown keys and wrong types are clear errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import io
+import tokenize
+import types
+import typing
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from ptgm.io import atomic_write_bytes, to_jsonable
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or value is invalid."""
+
+
+@cache
+def field_help(cls: type) -> dict[str, str]:
+    """Map each field of dataclass `cls` (and its bases) to its trailing `# comment`."""
+    helps: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+        for i, tok in enumerate(tokens):
+            if tok.type == tokenize.COMMENT and i >= 1:
+                line = source.splitlines()[tok.start[0] - 1].strip()
+                name = line.split(":", 1)[0].strip()
+                if name.isidentifier() and not line.startswith("#"):
+                    helps[name] = tok.string.lstrip("# ").strip()
+    return helps
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """(the non-None type, whether None is allowed) of an annotation."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(tp))
+    return tp, False
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """Add one `--flag` per field of dataclass `cls`."""
+    hints = typing.get_type_hints(cls)
+    helps = field_help(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        tp, _ = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = None if required else (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+        text = helps.get(f.name, "")
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+        elif typing.get_origin(tp) in (list, tuple):
+            inner = typing.get_args(tp)[0]
+            parser.add_argument(flag, type=inner, nargs="+", default=default, required=required, help=text)
+        else:
+            parser.add_argument(flag, type=tp, default=default, required=required,
+                                help=f"{text} (default: {default})" if not required else text)
+
+
+def from_args(cls: type[T], args: argparse.Namespace, **overrides: Any) -> T:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    values.update(overrides)
+    return cls(**values)
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") -> T:
+    """Build dataclass `cls` from a mapping, checking keys and basic types."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; valid: {sorted(names)}")
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        tp, optional = _base_type(hints[key])
+        if value is None and optional:
+            continue
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            data[key] = from_dict(tp, value, f"{where}.{key}")
+            continue
+        if tp is float and isinstance(value, int) and not isinstance(value, bool):
+            data[key] = float(value)
+            continue
+        base = typing.get_origin(tp) or tp
+        if isinstance(base, type) and not isinstance(value, base):
+            raise ConfigError(f"{where}: {key} must be {getattr(tp, '__name__', tp)}, got {value!r}")
+        if base in (list, tuple):
+            data[key] = base(value)
+    return cls(**data)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of settings")
+    return data
+
+
+def save_yaml(path: str | Path, config: Any) -> None:
+    atomic_write_bytes(path, yaml.safe_dump(to_jsonable(config), sort_keys=False).encode())

@@ -1,0 +1,75 @@
+"""`ptgm data stats`: what a dataset contains, next to the world's published human-expert rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptgm.data.store import EpisodeStore
+from ptgm.envs import get_world, score_from_rates
+
+
+def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
+    spec = get_world(store.world)
+    n = len(store.episodes)
+    rates = {a: (sum(a in e.unlocked for e in store.episodes) / n if n else 0.0) for a in spec.achievements}
+    actions = np.sum([e.action_counts for e in store.episodes], axis=0) if n else np.zeros(spec.n_actions)
+    runs = store.manifest.get("collection_runs", [])
+    seconds = sum(r["seconds"] for r in runs)
+    lengths = [e.length for e in store.episodes]
+    return {
+        "episodes": n,
+        "frames": store.num_frames,
+        "mean_episode_length": float(np.mean(lengths)) if n else 0.0,
+        "achievement_rates": rates,
+        "crafter_score": score_from_rates({a: 100 * r for a, r in rates.items()}),
+        "human_rates": {a: spec.human_rates.get(a, float("nan")) / 100 for a in spec.achievements},
+        "human_crafter_score": score_from_rates(spec.human_rates) if spec.human_rates else None,
+        "action_histogram": dict(zip(spec.action_names, (actions / max(actions.sum(), 1)).tolist())),
+        "collection_fps": sum(r["frames"] for r in runs) / seconds if seconds > 0 else None,
+        "producer": store.manifest.get("producer_key"),
+        "dataset_id": store.dataset_id,
+    }
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    lines = [f"episodes {stats['episodes']}  frames {stats['frames']}  mean length {stats['mean_episode_length']:.0f}"]
+    if stats["collection_fps"]:
+        lines[0] += f"  collection {stats['collection_fps']:.0f} frames/s"
+    lines.append(f"{'achievement':<20} {'data %':>7} {'human %':>8}")
+    for a, r in sorted(stats["achievement_rates"].items(), key=lambda kv: -stats["human_rates"][kv[0]]):
+        lines.append(f"{a:<20} {100 * r:7.1f} {100 * stats['human_rates'][a]:8.0f}")
+    human = stats["human_crafter_score"]
+    lines.append(f"{'crafter score':<20} {stats['crafter_score']:7.1f} {human if human is None else round(human, 1):>8}")
+    hist = "  ".join(f"{k}:{100 * v:.0f}%" for k, v in stats["action_histogram"].items())
+    lines.append(f"actions  {hist}")
+    return "\n".join(lines)
+
+
+def plot_stats(stats: dict[str, Any], path: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(stats["achievement_rates"], key=lambda a: -stats["human_rates"][a])
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    ax.bar(x - 0.2, [100 * stats["achievement_rates"][a] for a in names], 0.4,
+           label=f"this dataset (score {stats['crafter_score']:.1f}%)")
+    ax.bar(x + 0.2, [100 * stats["human_rates"][a] for a in names], 0.4,
+           label=f"human experts (score {stats['human_crafter_score']:.1f}%)", alpha=0.7)
+    ax.set_xticks(x, names, rotation=60, ha="right")
+    ax.set_ylabel("episodes unlocking it (%)")
+    ax.set_title(f"{stats['episodes']} episodes, {stats['frames']} frames")
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,217 @@
+"""The episode store: the dataset format every stage reads.
+
+A dataset is a directory::
+
+    manifest.json          world, observation settings, producer, and one entry per episode
+    episodes/ep-000000.npz one compressed file per episode
+    split.json             (after `ptgm split`) which episodes are train and which validation
+
+Per episode, with T the number of actions (observations are one longer, as in Minari)::
+
+    obs_symbolic  (T+1, S) uint8   symbolic observation (always stored; see the world's layout)
+    obs_pixels    (T+1, H, W, 3) uint8   only when the dataset records pixels
+    actions       (T,) uint8
+    rewards       (T,) float32     the world's native reward
+    terminations  (T,) bool
+    truncations   (T,) bool
+    inventory     (T+1, I) uint8
+    achievements  (T, A) bool      which achievements happened on each step
+    player_pos    (T+1, 2) int16
+
+Episode files are written atomically and listed in the manifest only once complete, so a dataset
+interrupted mid-collection is always valid. Reading checks each file's checksum and shapes and
+loads one episode at a time (only the keys asked for).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptgm.io import ArtifactError, load_json, save_json, save_npz, sha256_bytes, sha256_file
+
+FORMAT = "ptgm-episodes/1"
+MANIFEST = "manifest.json"
+SPLIT = "split.json"
+EPISODE_KEYS = ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations", "truncations",
+                "inventory", "achievements", "player_pos")
+_PER_OBS = {"obs_symbolic", "obs_pixels", "inventory", "player_pos"}  # length T+1
+
+
+class DatasetError(ArtifactError):
+    """A dataset is missing, corrupt, inconsistent, or not split when a split is needed."""
+
+
+@dataclass
+class EpisodeInfo:
+    id: str
+    file: str
+    length: int  # number of actions
+    sha256: str
+    env_seed: int
+    unlocked: list[str] = field(default_factory=list)  # achievements unlocked at least once
+    action_counts: list[int] = field(default_factory=list)
+
+
+def episode_id(index: int) -> str:
+    return f"ep-{index:06d}"
+
+
+def write_episode(root: str | Path, index: int, arrays: dict[str, np.ndarray], env_seed: int,
+                  achievement_names: Sequence[str], n_actions: int) -> EpisodeInfo:
+    """Validate and atomically write one episode file; returns its manifest entry (not yet committed)."""
+    _check_arrays(arrays, f"episode {index}")
+    ep = episode_id(index)
+    rel = f"episodes/{ep}.npz"
+    data = save_npz(Path(root) / rel, **arrays)
+    unlocked = [a for a, hit in zip(achievement_names, arrays["achievements"].any(0)) if hit]
+    counts = np.bincount(arrays["actions"].astype(np.int64), minlength=n_actions).tolist()
+    return EpisodeInfo(ep, rel, int(len(arrays["actions"])), sha256_bytes(data), int(env_seed), unlocked, counts)
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], where: str) -> None:
+    if "actions" not in arrays or "obs_symbolic" not in arrays:
+        raise DatasetError(f"{where}: missing 'actions' or 'obs_symbolic'")
+    t = len(arrays["actions"])
+    for key, value in arrays.items():
+        want = t + 1 if key in _PER_OBS else t
+        if len(value) != want:
+            raise DatasetError(f"{where}: '{key}' has {len(value)} rows, expected {want} "
+                               f"(observations are one longer than the {t} actions)")
+
+
+class EpisodeStore:
+    """Read access to a dataset directory, validated on open and on every episode load."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset not found: {self.root}")
+        self.manifest = load_json(self.root / MANIFEST, "dataset manifest")
+        if self.manifest.get("format") != FORMAT:
+            raise DatasetError(f"{self.root / MANIFEST}: not a ptgm dataset (format {self.manifest.get('format')!r}, "
+                               f"expected {FORMAT!r})")
+        try:
+            self.episodes = [EpisodeInfo(**e) for e in self.manifest["episodes"]]
+        except (KeyError, TypeError) as e:
+            raise DatasetError(f"{self.root / MANIFEST}: malformed episode list: {e}") from e
+        self._by_id = {e.id: e for e in self.episodes}
+
+    # -- what the dataset is ---------------------------------------------------------------------
+    @property
+    def world(self) -> str:
+        return self.manifest["world"]
+
+    @property
+    def has_pixels(self) -> bool:
+        return "pixels" in self.manifest["observations"]
+
+    @property
+    def num_frames(self) -> int:
+        return sum(e.length for e in self.episodes)
+
+    @property
+    def dataset_id(self) -> str:
+        """Checksum of the episode list: names exactly these episodes with exactly these contents."""
+        return sha256_bytes("\n".join(f"{e.id}:{e.sha256}" for e in self.episodes).encode())
+
+    def episode(self, ep_id: str) -> EpisodeInfo:
+        if ep_id not in self._by_id:
+            raise DatasetError(f"{self.root}: no episode {ep_id!r} in the manifest")
+        return self._by_id[ep_id]
+
+    # -- split -----------------------------------------------------------------------------------
+    @property
+    def split(self) -> dict[str, Any] | None:
+        path = self.root / SPLIT
+        return load_json(path, "dataset split") if path.exists() else None
+
+    def split_ids(self, part: str) -> list[str]:
+        """Episode ids of 'train' or 'val'; a clear error when the dataset has not been split."""
+        split = self.split
+        if split is None:
+            raise DatasetError(f"dataset {self.root} is not split; run: ptgm split --data {self.root} --val-frames N")
+        if split.get("dataset_id") != self.dataset_id:
+            raise DatasetError(f"{self.root / SPLIT} was made for other episodes; split the dataset again")
+        if part not in ("train", "val"):
+            raise ValueError(f"unknown split part {part!r}; valid: train, val")
+        return list(split[part])
+
+    # -- episodes --------------------------------------------------------------------------------
+    def load(self, ep_id: str, keys: Sequence[str] | None = None, verify: bool = True) -> dict[str, np.ndarray]:
+        """One episode's arrays (only `keys`, default all), checked against the manifest."""
+        info = self.episode(ep_id)
+        path = self.root / info.file
+        if not path.is_file():
+            raise DatasetError(f"episode {ep_id}: file {path} is listed in the manifest but missing")
+        if verify and sha256_file(path) != info.sha256:
+            raise DatasetError(f"episode {ep_id}: checksum mismatch for {path} (file changed or corrupt)")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                names = keys or npz.files
+                missing = [k for k in names if k not in npz.files]
+                if missing:
+                    raise DatasetError(f"episode {ep_id}: {path} has no {missing}; it has {npz.files}")
+                arrays = {k: npz[k] for k in names}
+        except DatasetError:
+            raise
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+            raise DatasetError(f"episode {ep_id}: {path} is truncated or corrupt: {e}") from e
+        if "actions" in arrays and len(arrays["actions"]) != info.length:
+            raise DatasetError(f"episode {ep_id}: {len(arrays['actions'])} actions, manifest says {info.length}")
+        for k, v in arrays.items():
+            want = info.length + 1 if k in _PER_OBS else info.length
+            if len(v) != want:
+                raise DatasetError(f"episode {ep_id}: '{k}' has {len(v)} rows, expected {want}")
+        return arrays
+
+    def iter_episodes(self, ids: Sequence[str] | None = None, keys: Sequence[str] | None = None,
+                      ) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+        for ep_id in ids if ids is not None else [e.id for e in self.episodes]:
+            yield ep_id, self.load(ep_id, keys)
+
+    def validate(self) -> None:
+        """Check every episode file (checksums, shapes)."""
+        for e in self.episodes:
+            self.load(e.id, keys=["actions"])
+
+
+class DatasetWriter:
+    """Creates a dataset or reopens one to append; commits episodes to the manifest atomically."""
+
+    def __init__(self, root: str | Path, header: dict[str, Any]):
+        """`header`: world, observations, world_spec, producer; must match an existing dataset's."""
+        self.root = Path(root)
+        path = self.root / MANIFEST
+        if path.exists():
+            self.manifest = load_json(path, "dataset manifest")
+            for key in ("world", "observations", "producer_key"):
+                if self.manifest.get(key) != header.get(key):
+                    raise DatasetError(
+                        f"{self.root} holds a dataset made with other settings ({key}: "
+                        f"{self.manifest.get(key)!r} != {header.get(key)!r}); use another --out or the same settings")
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.manifest = {"format": FORMAT, **header, "episodes": [], "collection_runs": []}
+            self._save()
+
+    @property
+    def committed(self) -> list[EpisodeInfo]:
+        return [EpisodeInfo(**e) for e in self.manifest["episodes"]]
+
+    def commit(self, info: EpisodeInfo) -> None:
+        self.manifest["episodes"].append(info.__dict__)
+        self.manifest["episodes"].sort(key=lambda e: e["id"])
+        self._save()
+
+    def record_run(self, frames: int, seconds: float, workers: int) -> None:
+        self.manifest["collection_runs"].append({"frames": frames, "seconds": round(seconds, 3), "workers": workers})
+        self._save()
+
+    def _save(self) -> None:
+        save_json(self.root / MANIFEST, self.manifest)

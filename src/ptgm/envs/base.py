@@ -1,0 +1,89 @@
+"""What every stage may ask of a world, independent of the game behind it.
+
+Stages above `ptgm.envs` (data, goals, models, pretraining, RL) see a world only through a
+`WorldSpec` (names and shapes) and the Gymnasium environments that `ptgm.envs.make_env` returns.
+They never import a game package.
+
+Every world environment follows Gymnasium: `reset(seed=...) -> (obs, info)`, five-tuple `step`.
+Its `info` always carries, on reset and on every step:
+
+- `symbolic`: the symbolic observation (see `WorldSpec.symbolic_layout`), even in pixel mode;
+- `inventory`: uint8 vector of the item counts, in `WorldSpec.items` order;
+- `achievements`: bool vector, which achievements were unlocked *on this step* (`WorldSpec.achievements` order);
+- `player_pos`: int vector, the player's position in the world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OBS_MODES = ("pixels", "symbolic")
+
+
+@dataclass(frozen=True)
+class SymbolicLayout:
+    """How a flat symbolic observation vector is laid out."""
+
+    view_shape: tuple[int, int]  # local grid around the player (ids), stored row-major first
+    n_ids: int  # number of distinct ids a view cell can hold (materials + creatures)
+    n_items: int  # inventory counts follow the view
+    extras: tuple[str, ...] = ()  # scalar features after the inventory
+
+    @property
+    def view_size(self) -> int:
+        return self.view_shape[0] * self.view_shape[1]
+
+    @property
+    def size(self) -> int:
+        return self.view_size + self.n_items + len(self.extras)
+
+    def split(self, symbolic: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(view [..., H, W], inventory [..., n_items], extras [..., n_extras]) of a batch."""
+        v = self.view_size
+        view = symbolic[..., :v].reshape(*symbolic.shape[:-1], *self.view_shape)
+        return view, symbolic[..., v : v + self.n_items], symbolic[..., v + self.n_items :]
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """Names and shapes of one world: all that data, goals, models and RL need to know."""
+
+    name: str
+    action_names: tuple[str, ...]
+    achievements: tuple[str, ...]
+    items: tuple[str, ...]
+    item_max: int
+    id_names: tuple[str, ...]  # name of each symbolic view id
+    symbolic_layout: SymbolicLayout
+    pixel_shape: tuple[int, int, int]
+    default_max_steps: int
+    # Published per-achievement success rates of human experts (percent), for side-by-side tables.
+    human_rates: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_actions(self) -> int:
+        return len(self.action_names)
+
+
+def score_from_rates(rates_percent: dict[str, float] | np.ndarray) -> float:
+    """Crafter score: geometric mean of the per-achievement success rates (percent), with a +1 offset."""
+    r = np.asarray(list(rates_percent.values()) if isinstance(rates_percent, dict) else rates_percent, float)
+    return float(np.exp(np.mean(np.log1p(r))) - 1.0)
+
+
+class RandomPlayer:
+    """Uniformly random actions: the simplest task-agnostic player, for any world."""
+
+    name = "random"
+
+    def __init__(self, seed: int, n_actions: int):
+        self._rng = np.random.default_rng(seed)
+        self._n = n_actions
+
+    def reset(self, env) -> None:
+        pass
+
+    def act(self, obs, info) -> int:
+        return int(self._rng.integers(self._n))

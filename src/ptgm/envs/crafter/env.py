@@ -1,0 +1,164 @@
+"""Crafter as a Gymnasium environment with a pixel and a symbolic observation mode.
+
+Symbolic observation (uint8 vector of `CRAFTER_SPEC.symbolic_layout.size` = 100 values):
+
+- [0:81]   the 9x9 local semantic view centred on the player, row-major with rows = y (up to
+           down) and columns = x (left to right), as on screen. Each cell is an id:
+           0 outside the world, 1 water, 2 grass, 3 stone, 4 path, 5 sand, 6 tree, 7 lava,
+           8 coal, 9 iron, 10 diamond, 11 table, 12 furnace, 13 player, 14 cow, 15 zombie,
+           16 skeleton, 17 arrow, 18 plant (a creature hides the material under it);
+- [81:97]  the 16 inventory counts (0..9) in Crafter's order: health, food, drink, energy,
+           sapling, wood, stone, coal, iron, diamond, wood_pickaxe, stone_pickaxe, iron_pickaxe,
+           wood_sword, stone_sword, iron_sword;
+- [97]     facing: 0 left, 1 right, 2 up, 3 down (`do` and `place_*` act on the faced cell);
+- [98]     daylight, 0 (night) .. 255 (day);
+- [99]     sleeping, 0 or 1.
+
+The pixel observation is Crafter's own 64x64x3 rendering (local view plus inventory bar).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import crafter
+import gymnasium as gym
+import numpy as np
+from crafter import constants
+
+from ptgm.envs.base import OBS_MODES, SymbolicLayout, WorldSpec
+
+VIEW = 9
+_FACINGS = {(-1, 0): 0, (1, 0): 1, (0, -1): 2, (0, 1): 3}
+_ID_NAMES = (
+    "none", "water", "grass", "stone", "path", "sand", "tree", "lava", "coal", "iron", "diamond",
+    "table", "furnace", "player", "cow", "zombie", "skeleton", "arrow", "plant",
+)
+
+CRAFTER_SPEC = WorldSpec(
+    name="crafter",
+    action_names=tuple(constants.actions),
+    achievements=tuple(constants.achievements),
+    items=tuple(constants.items.keys()),
+    item_max=9,
+    id_names=_ID_NAMES,
+    symbolic_layout=SymbolicLayout(
+        view_shape=(VIEW, VIEW), n_ids=len(_ID_NAMES), n_items=len(constants.items),
+        extras=("facing", "daylight", "sleeping"),
+    ),
+    pixel_shape=(64, 64, 3),
+    default_max_steps=10000,
+    # Hafner (2021), "Benchmarking the Spectrum of Agent Capabilities", human experts, percent.
+    human_rates={
+        "collect_coal": 86, "collect_diamond": 12, "collect_drink": 92, "collect_iron": 53,
+        "collect_sapling": 67, "collect_stone": 100, "collect_wood": 100, "defeat_skeleton": 31,
+        "defeat_zombie": 84, "eat_cow": 89, "eat_plant": 8, "make_iron_pickaxe": 26,
+        "make_iron_sword": 22, "make_stone_pickaxe": 78, "make_stone_sword": 78,
+        "make_wood_pickaxe": 100, "make_wood_sword": 45, "place_furnace": 32, "place_plant": 24,
+        "place_stone": 90, "place_table": 100, "wake_up": 73,
+    },
+)
+
+_LAYOUT = CRAFTER_SPEC.symbolic_layout
+_SYMBOLIC_HIGH = np.concatenate([
+    np.full(_LAYOUT.view_size, _LAYOUT.n_ids - 1), np.full(_LAYOUT.n_items, CRAFTER_SPEC.item_max),
+    [3, 255, 1],
+]).astype(np.uint8)
+
+
+class CrafterEnv(gym.Env):
+    """One Crafter world. `reset(seed=s)` always builds the same world for the same `s`."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    spec_world = CRAFTER_SPEC
+
+    def __init__(self, obs_mode: str = "symbolic", max_steps: int | None = None, render_mode: str | None = None):
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"unknown obs_mode {obs_mode!r}; valid: {', '.join(OBS_MODES)}")
+        self.obs_mode = obs_mode
+        self.render_mode = render_mode
+        self.max_steps = max_steps or CRAFTER_SPEC.default_max_steps
+        self.action_space = gym.spaces.Discrete(CRAFTER_SPEC.n_actions)
+        if obs_mode == "pixels":
+            self.observation_space = gym.spaces.Box(0, 255, CRAFTER_SPEC.pixel_shape, np.uint8)
+        else:
+            self.observation_space = gym.spaces.Box(np.zeros_like(_SYMBOLIC_HIGH), _SYMBOLIC_HIGH, dtype=np.uint8)
+        self.crafter = crafter.Env(length=self.max_steps, seed=0)
+        if obs_mode == "symbolic" and render_mode is None:
+            # Rendering is most of Crafter's step time; the symbolic mode never needs the image.
+            self.crafter._obs = lambda: None
+        self._world_seed: int | None = None
+        self._counts = np.zeros(len(CRAFTER_SPEC.achievements), np.int64)
+        self._unlocked = np.zeros(len(CRAFTER_SPEC.achievements), bool)
+
+    # -- Gymnasium API -------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None or self._world_seed is None:
+            self._world_seed = int(self.np_random.integers(2**31 - 1)) if seed is None else int(seed)
+            self.crafter._seed = self._world_seed
+            self.crafter._episode = 0
+        pixels = self.crafter.reset()
+        self._counts[:] = 0
+        self._unlocked[:] = False
+        return self._observe(pixels), self._info(np.zeros_like(self._unlocked))
+
+    def step(self, action):
+        pixels, reward, done, raw = self.crafter.step(int(action))
+        counts = np.fromiter((raw["achievements"][a] for a in CRAFTER_SPEC.achievements), np.int64)
+        events = counts > self._counts
+        self._counts = counts
+        self._unlocked |= events
+        terminated = self.crafter._player.health <= 0
+        truncated = bool(done and not terminated)
+        obs = self._observe(pixels, raw["semantic"])
+        return obs, float(reward), bool(terminated), truncated, self._info(events)
+
+    def render(self):
+        return self.crafter.render()
+
+    # -- What the task layer may set ------------------------------------------------------------
+    def set_inventory(self, items: dict[str, int]) -> None:
+        inv = self.crafter._player.inventory
+        for name, count in items.items():
+            if name not in inv:
+                raise KeyError(f"unknown item {name!r}; valid: {', '.join(CRAFTER_SPEC.items)}")
+            inv[name] = int(np.clip(count, 0, CRAFTER_SPEC.item_max))
+
+    def observe_again(self):
+        """(obs, info) of the current state without stepping, e.g. after `set_inventory`."""
+        pixels = self.crafter.render() if self.obs_mode == "pixels" else None
+        return self._observe(pixels), self._info(np.zeros_like(self._unlocked))
+
+    @property
+    def world_seed(self) -> int | None:
+        return self._world_seed
+
+    # -- Observations ---------------------------------------------------------------------------
+    def symbolic(self, semantic: np.ndarray | None = None) -> np.ndarray:
+        player = self.crafter._player
+        if semantic is None:
+            semantic = self.crafter._sem_view()  # [x, y] ids, creatures drawn over materials
+        x, y = player.pos
+        r = VIEW // 2
+        padded = np.pad(semantic, r, constant_values=0)
+        view = padded[x : x + VIEW, y : y + VIEW].T  # rows = y, as on screen
+        inventory = np.fromiter(player.inventory.values(), np.int64, len(CRAFTER_SPEC.items))
+        extras = [_FACINGS[tuple(int(v) for v in player.facing)], int(round(self.crafter._world.daylight * 255)),
+                  int(player.sleeping)]
+        return np.concatenate([view.ravel(), np.clip(inventory, 0, 9), extras]).astype(np.uint8)
+
+    def _observe(self, pixels: np.ndarray | None, semantic: np.ndarray | None = None) -> np.ndarray:
+        self._symbolic = self.symbolic(semantic)
+        if self.obs_mode == "pixels":
+            return pixels
+        return self._symbolic.copy()
+
+    def _info(self, events: np.ndarray) -> dict[str, Any]:
+        return {
+            "symbolic": self._symbolic,
+            "inventory": self._symbolic[_LAYOUT.view_size : _LAYOUT.view_size + _LAYOUT.n_items].copy(),
+            "achievements": events.copy(),
+            "unlocked": self._unlocked.copy(),
+            "player_pos": np.asarray(self.crafter._player.pos, np.int64).copy(),
+        }
