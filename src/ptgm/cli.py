@@ -4,6 +4,8 @@ config dataclass and calls the stage; errors that are the user's to fix print on
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -85,13 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="unused; every command takes one")
     p.set_defaults(fn=_stats)
 
-    for register in _STAGES:
-        register(sub)
+    for module in _STAGE_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).register(sub)
     return parser
 
 
-# Later stages add their subcommands here: functions taking the subparsers object.
-_STAGES: list = []
+# Each stage package has a `commands` module with `register(subparsers)` adding its subcommands.
+_STAGE_MODULES = ["ptgm.goals.commands", "ptgm.pretrain.commands", "ptgm.evaluate.commands", "ptgm.rl.commands",
+                  "ptgm.pipeline"]
 
 
 def main(argv: list[str] | None = None) -> int:

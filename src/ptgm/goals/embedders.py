@@ -1,0 +1,92 @@
+"""Goal embedders: turn observations into fixed-length goal vectors, batched.
+
+An embedder is selected by name and its `settings()` are recorded in every artefact built on it
+(codebook, low-level policy, prior), which refuse to load with a different one.
+
+`state` (the default for symbolic worlds) is a normalised vector, in [0, 1], of what defines
+progress and place, computed from the symbolic observation alone (layout: `WorldSpec.symbolic_layout`):
+
+- inventory: each item count / item_max (16 values for Crafter);
+- view: the fraction of the local view's cells holding each id (n_ids values: water, grass,
+  stone, ... cow, zombie ...), i.e. what kind of place the player is in;
+- near: for each id, whether it is within one cell of the player (the 3x3 neighbourhood,
+  centre excluded: n_ids values), i.e. what the player is next to and can act on;
+- daylight / 255 and sleeping (2 values), when the world reports them.
+
+For Crafter that is 16 + 19 + 19 + 2 = 56 values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ptgm.envs import WorldSpec
+
+EMBEDDERS = ("state", "learned")
+
+
+class GoalEmbedder(Protocol):
+    name: str
+    dim: int
+    needs: str  # which observation it reads: "symbolic" or "pixels"
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def embed(self, obs: np.ndarray) -> np.ndarray:
+        """(B, ...) observations of kind `needs` -> (B, dim) float32 goals."""
+        ...
+
+
+class StateEmbedder:
+    name = "state"
+    needs = "symbolic"
+
+    def __init__(self, world: WorldSpec):
+        self.world = world
+        self.layout = world.symbolic_layout
+        self._extras = [i for i, e in enumerate(self.layout.extras) if e in ("daylight", "sleeping")]
+        self._extra_scale = np.array([255.0 if self.layout.extras[i] == "daylight" else 1.0 for i in self._extras],
+                                     np.float32)
+        self.dim = self.layout.n_items + 2 * self.layout.n_ids + len(self._extras)
+
+    def settings(self) -> dict[str, Any]:
+        return {"name": self.name, "world": self.world.name, "dim": self.dim}
+
+    def embed(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs)
+        if obs.ndim != 2 or obs.shape[1] != self.layout.size:
+            raise ValueError(f"state embedder expects (B, {self.layout.size}) symbolic observations, got {obs.shape}")
+        view, inventory, extras = self.layout.split(obs)
+        n_ids = self.layout.n_ids
+        onehot = np.eye(n_ids, dtype=np.float32)[view.astype(np.int64)]  # (B, H, W, n_ids)
+        composition = onehot.mean(axis=(1, 2))
+        cy, cx = view.shape[1] // 2, view.shape[2] // 2
+        around = onehot[:, cy - 1 : cy + 2, cx - 1 : cx + 2].copy()
+        around[:, 1, 1] = 0.0  # the player's own cell
+        near = around.max(axis=(1, 2))
+        parts = [inventory.astype(np.float32) / self.world.item_max, composition, near]
+        if self._extras:
+            parts.append(extras[:, self._extras].astype(np.float32) / self._extra_scale)
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def make_embedder(name: str, world: WorldSpec, encoder_dir: str | Path | None = None) -> GoalEmbedder:
+    """The embedder called `name`; `learned` needs the directory `ptgm train-encoder` wrote."""
+    if name == "state":
+        return StateEmbedder(world)
+    if name == "learned":
+        if encoder_dir is None:
+            raise ValueError("the 'learned' embedder needs --encoder DIR (made by `ptgm train-encoder`)")
+        from ptgm.goals.learned import LearnedEmbedder
+
+        return LearnedEmbedder.load(encoder_dir, world)
+    raise ValueError(f"unknown embedder {name!r}; valid: {', '.join(EMBEDDERS)}")
+
+
+def embed_episode(embedder: GoalEmbedder, arrays: dict[str, np.ndarray], batch: int = 4096) -> np.ndarray:
+    """Goal embeddings of every observation of one episode (T+1, dim)."""
+    obs = arrays["obs_symbolic" if embedder.needs == "symbolic" else "obs_pixels"]
+    return np.concatenate([embedder.embed(obs[i : i + batch]) for i in range(0, len(obs), batch)])

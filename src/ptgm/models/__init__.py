@@ -1,0 +1,1 @@
+"""Network pieces: observation encoders, the goal-conditioned policy, the prior, actor-critic heads."""
