@@ -1,0 +1,71 @@
+"""Saving and loading a trained network: `weights.safetensors` plus `config.json`.
+
+The config names the format, what the network was built from, what produced it (provenance,
+dataset id) and the checksum of the weights file, so a changed or truncated file is refused on
+load instead of silently giving a different network. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+from torch import nn
+
+from ptgm.io import ArtifactError, atomic_write_bytes, load_json, save_json, sha256_bytes
+
+WEIGHTS = "weights.safetensors"
+CONFIG = "config.json"
+
+
+class ModelError(ArtifactError):
+    """A saved model is missing, corrupt, or was made for another world, embedder or codebook."""
+
+
+def state_to_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    return save_safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+
+
+def save_model(out_dir: str | Path, module: nn.Module, config: dict[str, Any]) -> Path:
+    """Write the weights, then the config that names their checksum (the config is the commit point)."""
+    out = Path(out_dir)
+    data = state_to_bytes(module.state_dict())
+    atomic_write_bytes(out / WEIGHTS, data)
+    save_json(out / CONFIG, {**config, "weights_sha256": sha256_bytes(data)})
+    return out
+
+
+def read_config(path: str | Path, fmt: str, what: str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"{what} not found: {path} is not a directory")
+    config = load_json(path / CONFIG, f"{what} config")
+    if config.get("format") != fmt:
+        raise ModelError(f"{path}: not a ptgm {what} (format {config.get('format')!r}, expected {fmt!r})")
+    return config
+
+
+def load_weights(path: str | Path, module: nn.Module, config: dict[str, Any], what: str) -> nn.Module:
+    """Load `weights.safetensors` into `module`, checking the checksum and every tensor's name and shape."""
+    file = Path(path) / WEIGHTS
+    if not file.is_file():
+        raise ModelError(f"{what} weights not found: {file}")
+    data = file.read_bytes()
+    if sha256_bytes(data) != config.get("weights_sha256"):
+        raise ModelError(f"{file}: checksum differs from the one in {CONFIG} (file changed or corrupt)")
+    try:
+        tensors = load_safetensors_bytes(data)
+    except (SafetensorError, ValueError) as e:
+        raise ModelError(f"{file} is not a valid safetensors file: {e}") from e
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    wrong = [k for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        raise ModelError(f"{file} does not fit the network its config describes "
+                         f"(missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]})")
+    module.load_state_dict(tensors)
+    return module
