@@ -164,8 +164,10 @@ class Explore(Objective):
 
     def _pick(self, pl: "ScriptedPlayer") -> Optional[tuple[int, int]]:
         reach = pl.dist < INF
-        cand = reach & ~pl.seen
-        weights = np.exp(-pl.dist / 15.0)
+        cand = reach & ~pl.seen & (pl.dist >= 6)
+        if not cand.any():
+            cand = reach & ~pl.seen
+        weights = np.exp(-pl.dist / 20.0)
         if self.purpose == "mountain":
             rock = pl.seen & nav.lut([STONE, COAL, IRON, DIAMOND, LAVA])[pl.w.mat]
             weights = weights * (0.05 + nav.box_count(rock, 4))
@@ -187,8 +189,9 @@ class Explore(Objective):
     def step(self, pl: "ScriptedPlayer") -> Optional[int]:
         g = self.goal
         # Re-pick on arrival, when the goal became unreachable, or once an unseen goal
-        # has come on screen (walking the rest of the way would teach nothing).
-        if g is None or pl.w.pos == g or pl.dist[g] >= INF or (self.goal_unseen and pl.seen[g]):
+        # is close and on screen (walking the rest of the way would teach nothing).
+        close = g is not None and abs(g[0] - pl.w.pos[0]) + abs(g[1] - pl.w.pos[1]) <= 3
+        if g is None or pl.w.pos == g or pl.dist[g] >= INF or (self.goal_unseen and pl.seen[g] and close):
             self.goal = self._pick(pl)
             if self.goal is None:
                 return None
@@ -221,12 +224,15 @@ class Sleep(Objective):
         if w.player.sleeping:
             self.slept = True
             return SLEEP
-        if self.slept:
-            return None  # woke up (rested, or hurt: then needs/defence take over)
-        if w.inv["energy"] >= constants.items["energy"]["max"]:
+        if w.inv["drink"] <= 2 or w.inv["food"] <= 2:
+            return None  # thirst or hunger first; shelter again afterwards
+        # Nights are spent in the shelter even once rested (zombies swarm the grass).
+        night = w.game._world.daylight < pl.dusk
+        rested = w.inv["energy"] >= constants.items["energy"]["max"]
+        if rested and not night:
             return None
         if pl.enclosed():
-            return SLEEP
+            return NOOP if rested else SLEEP
         # Repair: inside the pocket and facing an open tile outside it.
         if self.plan is not None:
             c1, c2, g, p, e, sides = self.plan
@@ -290,6 +296,9 @@ class Sleep(Objective):
         daylight = w.game._world.daylight
         if w.inv["energy"] <= 1 or (w.inv["energy"] <= 2 and daylight > 0.6):
             return SLEEP  # zombies hardly spawn by day; sleeping beats fainting
+        if not w.inv["wood_pickaxe"]:
+            pl.no_shelter_until = pl.t + 40  # get a pickaxe first; ask again later
+            return None
         if self.fallback is None:
             if w.inv["wood_pickaxe"]:
                 self.fallback = pl._collect("stone", STONE, min(9, w.inv["stone"] + 4), "mountain")
@@ -317,8 +326,8 @@ class Garden(Objective):
         plant = next((o for o in w.plants if tuple(int(v) for v in o.pos) == self.plant_pos), None)
         if plant is None:
             return None
-        if plant.ripe:
-            return None  # the eat-plant objective takes it from here
+        if plant.ripe or w.game._world.daylight < 0.4:
+            return None  # ripe: the eat-plant objective takes over; dark: too dangerous
         d = abs(w.pos[0] - self.plant_pos[0]) + abs(w.pos[1] - self.plant_pos[1])
         if d > 6:
             a = pl.go_to_near(self.plant_pos, 3)
@@ -367,6 +376,8 @@ class ScriptedPlayer:
         self.thirst_at = int(self.rng.integers(3, 6))
         self.hunger_at = int(self.rng.integers(3, 6))
         self.tired_at = int(self.rng.integers(2, 5))
+        self.dusk = float(self.rng.uniform(0.4, 0.6))  # how early it heads for shelter
+        self.no_shelter_until = 0
         self.objective_log = []
 
     def act(self, obs: Any, info: Any) -> int:
@@ -514,8 +525,9 @@ class ScriptedPlayer:
             dest = (w.pos[0] + int(d[0]), w.pos[1] + int(d[1]))
             if w.mat_at(dest) == LAVA:
                 return NOOP
-        if random and a == SLEEP and (w.game._world.daylight < 0.5 or self._enemy_near(6)):
-            # Dozing off in the open at night is suicide; only nap by accident by day.
+        if random and a == SLEEP and not self.enclosed():
+            # Dozing off in the open is how careless players die (7 damage per zombie
+            # bite while asleep); a random key press should not do that.
             return NOOP
         return a
 
@@ -610,6 +622,23 @@ class ScriptedPlayer:
                 return MOVE_LEFT + nav.DIR_INDEX[(dx, dy)]
         return None
 
+    def _flee(self) -> Optional[int]:
+        """Step to the free neighbour farthest from nearby zombies (only when weak)."""
+        w = self.w
+        threats = [o for o in w.zombies if abs(int(o.pos[0]) - w.pos[0]) + abs(int(o.pos[1]) - w.pos[1]) <= 3]
+        if not threats:
+            return None
+        best, best_k = -1, None
+        for k in range(4):
+            c = (w.pos[0] + int(DIRS[k, 0]), w.pos[1] + int(DIRS[k, 1]))
+            if not w.free(c):
+                continue
+            d = min(abs(int(o.pos[0]) - c[0]) + abs(int(o.pos[1]) - c[1]) for o in threats)
+            if d > best:
+                best, best_k = d, k
+        cur = min(abs(int(o.pos[0]) - w.pos[0]) + abs(int(o.pos[1]) - w.pos[1]) for o in threats)
+        return MOVE_LEFT + best_k if best_k is not None and best > cur else None
+
     def _run_objective(self) -> int:
         for _ in range(4):
             self._maybe_interrupt()
@@ -635,12 +664,23 @@ class ScriptedPlayer:
     def _need(self) -> Optional[str]:
         """The most urgent bodily need, if any."""
         inv = self.w.inv
-        if inv["drink"] <= self.thirst_at:
+        night = self.w.game._world.daylight < self.dusk
+        # Evening (light fading, night ahead): top up before holing up for the night.
+        phase = (self.w.game._step / 300) % 1 + 0.3
+        extra = 2 if 0.55 < phase < 0.9 else 0
+        if night:
+            extra = -2  # roaming in the dark is worse than being a bit thirsty
+        if inv["drink"] <= self.thirst_at + extra:
             return "drink"
-        if inv["food"] <= self.hunger_at:
+        if inv["food"] <= self.hunger_at + extra:
             return "eat"
-        night = self.w.game._world.daylight < 0.3
-        if inv["energy"] <= self.tired_at or (night and inv["energy"] < 6 and inv["stone"] >= 2):
+        if self.t < self.no_shelter_until and inv["energy"] > 1:
+            return None
+        # Nights swarm with zombies on grass: spend them walled in, asleep. Also rest to
+        # heal faster (sleeping doubles recovery) when badly hurt.
+        if inv["energy"] <= self.tired_at or night or (
+            inv["health"] <= 4 and inv["energy"] < 9 and not self._enemy_near(4)
+        ):
             return "sleep"
         return None
 
@@ -809,7 +849,7 @@ class ScriptedPlayer:
         for tool, act in (("pickaxe", nav.MAKE_WOOD_PICKAXE), ("sword", nav.MAKE_WOOD_SWORD)):
             item = f"wood_{tool}"
             if has("wood") and not has(item) and (near_table or inv["wood"] >= TABLE_WOOD + 1):
-                want(3.0 if tool == "pickaxe" else 1.5, f"make_{item}", lambda i=item, a=act: self._make(i, a))
+                want(3.0 if tool == "pickaxe" else 2.0, f"make_{item}", lambda i=item, a=act: self._make(i, a))
         if has("wood_pickaxe"):
             stone_goal = int(rng.integers(3, 10))
             if inv["stone"] < 9:
