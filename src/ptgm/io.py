@@ -61,14 +61,15 @@ def save_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n").encode())
 
 
-def load_json(path: str | Path, what: str = "file") -> Any:
+def load_json(path: str | Path, what: str = "file", error: type[ArtifactError] = ArtifactError) -> Any:
+    """Parse a JSON file; a missing or malformed file raises `error` naming `what` it should be."""
     path = Path(path)
     if not path.is_file():
-        raise ArtifactError(f"{what} not found: {path}")
+        raise error(f"{what} not found: {path}")
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{what} {path} is not valid JSON: {e}") from e
+        raise error(f"{what} {path} is not valid JSON: {e}") from e
 
 
 def save_npz(path: str | Path, compress: bool = True, **arrays: np.ndarray) -> bytes:

@@ -92,7 +92,7 @@ class EpisodeStore:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"dataset not found: {self.root}")
-        self.manifest = load_json(self.root / MANIFEST, "dataset manifest")
+        self.manifest = load_json(self.root / MANIFEST, "dataset manifest", DatasetError)
         if self.manifest.get("format") != FORMAT:
             raise DatasetError(f"{self.root / MANIFEST}: not a ptgm dataset (format {self.manifest.get('format')!r}, "
                                f"expected {FORMAT!r})")
@@ -129,7 +129,7 @@ class EpisodeStore:
     @property
     def split(self) -> dict[str, Any] | None:
         path = self.root / SPLIT
-        return load_json(path, "dataset split") if path.exists() else None
+        return load_json(path, "dataset split", DatasetError) if path.exists() else None
 
     def split_ids(self, part: str) -> list[str]:
         """Episode ids of 'train' or 'val'; a clear error when the dataset has not been split."""
@@ -189,7 +189,7 @@ class DatasetWriter:
         self.root = Path(root)
         path = self.root / MANIFEST
         if path.exists():
-            self.manifest = load_json(path, "dataset manifest")
+            self.manifest = load_json(path, "dataset manifest", DatasetError)
             for key in ("world", "observations", "producer_key"):
                 if self.manifest.get(key) != header.get(key):
                     raise DatasetError(

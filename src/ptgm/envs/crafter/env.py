@@ -19,6 +19,7 @@ The pixel observation is Crafter's own 64x64x3 rendering (local view plus invent
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import crafter
@@ -66,6 +67,16 @@ _SYMBOLIC_HIGH = np.concatenate([
 ]).astype(np.uint8)
 
 
+class _OrderedSet(dict):
+    """The part of `set` Crafter uses for a chunk's objects, iterating in insertion order."""
+
+    def add(self, item) -> None:
+        self[item] = None
+
+    def remove(self, item) -> None:
+        del self[item]
+
+
 class CrafterEnv(gym.Env):
     """One Crafter world. `reset(seed=s)` always builds the same world for the same `s`."""
 
@@ -84,6 +95,13 @@ class CrafterEnv(gym.Env):
         else:
             self.observation_space = gym.spaces.Box(np.zeros_like(_SYMBOLIC_HIGH), _SYMBOLIC_HIGH, dtype=np.uint8)
         self.crafter = crafter.Env(length=self.max_steps, seed=0)
+        # Crafter's night rendering draws noise from the world's RNG, so by default the world would
+        # evolve differently with and without images. Rendering here leaves the RNG untouched: the
+        # same seed and actions give the same trajectory in both modes (episodes replay either way).
+        render = self.crafter.render
+        self.crafter.render = lambda size=None: self._without_rng(render, size)
+        world_reset = self.crafter._world.reset
+        self.crafter._world.reset = lambda seed=None: self._reset_world(world_reset, seed)
         if obs_mode == "symbolic" and render_mode is None:
             # Rendering is most of Crafter's step time; the symbolic mode never needs the image.
             self.crafter._obs = lambda: None
@@ -116,6 +134,21 @@ class CrafterEnv(gym.Env):
 
     def render(self):
         return self.crafter.render()
+
+    def _reset_world(self, world_reset, seed):
+        # Crafter keeps each chunk's creatures in a set, whose order follows memory addresses, and
+        # picks which creature to despawn by index into it: trajectories then differ from run to
+        # run. Insertion-ordered chunks make a seed and actions determine the trajectory.
+        world_reset(seed=seed)
+        self.crafter._world._chunks = collections.defaultdict(_OrderedSet)
+
+    def _without_rng(self, fn, *args):
+        random = self.crafter._world.random
+        state = random.get_state()
+        try:
+            return fn(*args)
+        finally:
+            random.set_state(state)
 
     # -- What the task layer may set ------------------------------------------------------------
     def set_inventory(self, items: dict[str, int]) -> None:
