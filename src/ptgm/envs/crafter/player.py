@@ -155,10 +155,12 @@ class Interact(Objective):
 class Explore(Objective):
     """Walk to an unseen tile (biased toward ``purpose``); wander once the map is known."""
 
+    name = "explore"
     timeout = 200
 
-    def __init__(self, purpose: str = "any") -> None:
+    def __init__(self, purpose: str = "any", timeout: int = 200) -> None:
         self.purpose = purpose
+        self.timeout = timeout
         self.goal: Optional[tuple[int, int]] = None
         self.goal_unseen = False
 
@@ -422,6 +424,13 @@ class ScriptedPlayer:
         if inv["iron_pickaxe"]:
             table[DIAMOND] = 3
         cost = table[w.mat]
+        # Give zombies a wide berth: every bite costs 2 health, and they chase.
+        px, py = w.pos
+        for z in w.zombies:
+            zx, zy = int(z.pos[0]), int(z.pos[1])
+            if abs(zx - px) + abs(zy - py) <= 10:
+                region = cost[max(0, zx - 2): zx + 3, max(0, zy - 2): zy + 3]
+                region[region > 0] += 4
         cost[w.occupied] = 0
         # Unknown ground costs a little more so the player prefers known routes.
         cost = np.where(self.seen | (cost == 0), cost, cost + 1).astype(np.int16)
@@ -692,7 +701,13 @@ class ScriptedPlayer:
     def _maybe_interrupt(self) -> None:
         cur = self.objective
         if cur is not None and getattr(cur, "urgent", False):
-            return  # finish (or time out on) the current need first
+            # Finish (or time out on) the current need first, unless another is critical.
+            inv = self.w.inv
+            if inv["drink"] <= 2 and cur.name != "drink":
+                self._start(self._need_objective("drink"))
+            elif inv["food"] <= 2 and cur.name not in ("eat", "drink"):
+                self._start(self._need_objective("eat"))
+            return
         need = self._need()
         if need is not None:
             self._start(self._need_objective(need))
@@ -716,7 +731,7 @@ class ScriptedPlayer:
         return lambda pl: cells_mask(pl.w.shape, getattr(pl.w, kind), pl.w.pos, CREATURE_SIGHT)
 
     def _drink(self) -> Objective:
-        goal = int(self.rng.integers(7, 10))
+        goal = int(self.rng.integers(8, 10))
         return Interact("drink", self._mat_targets(WATER), DO,
                         lambda pl: pl.w.inv["drink"] >= goal, explore_for="any")
 
@@ -733,7 +748,7 @@ class ScriptedPlayer:
             ate = pl.w.ach["eat_cow"] > start_cow or pl.w.ach["eat_plant"] > start_plant
             return pl.w.inv["food"] >= goal or (ate and pl.w.inv["food"] >= 6)
 
-        return Interact("eat", targets, DO, done, explore_for="grass", timeout=400)
+        return Interact("eat", targets, DO, done, explore_for="grass", timeout=250)
 
     @staticmethod
     def _ripe_plants(pl: "ScriptedPlayer") -> np.ndarray:
@@ -840,16 +855,16 @@ class ScriptedPlayer:
         has = lambda k: inv[k] > 0  # noqa: E731
         tables = (w.mat == TABLE) & (self.dist < 40)
         near_table = tables.any()
-        wood_goal = int(rng.integers(3, 10))
+        wood_goal = int(rng.integers(4, 10))
         if inv["wood"] < 9:
-            low = inv["wood"] < 3
-            want(3.0 if low else 1.0, "collect_wood", lambda: self._collect("wood", TREE, wood_goal, "grass"))
+            low = inv["wood"] < 4
+            want(4.0 if low else 1.0, "collect_wood", lambda: self._collect("wood", TREE, wood_goal, "grass"))
         if inv["wood"] >= TABLE_WOOD and (not near_table or rng.random() < 0.05):
             want(2.0 if not near_table else 0.2, "place_table", lambda: self._place("table", PLACE_TABLE, None))
         for tool, act in (("pickaxe", nav.MAKE_WOOD_PICKAXE), ("sword", nav.MAKE_WOOD_SWORD)):
             item = f"wood_{tool}"
             if has("wood") and not has(item) and (near_table or inv["wood"] >= TABLE_WOOD + 1):
-                want(3.0 if tool == "pickaxe" else 2.0, f"make_{item}", lambda i=item, a=act: self._make(i, a))
+                want(3.0, f"make_{item}", lambda i=item, a=act: self._make(i, a))
         if has("wood_pickaxe"):
             stone_goal = int(rng.integers(3, 10))
             if inv["stone"] < 9:
@@ -860,7 +875,7 @@ class ScriptedPlayer:
         for tool, act in (("pickaxe", nav.MAKE_STONE_PICKAXE), ("sword", nav.MAKE_STONE_SWORD)):
             item = f"stone_{tool}"
             if has("wood") and has("stone") and not has(item) and (near_table or inv["wood"] >= TABLE_WOOD + 1):
-                want(2.0, f"make_{item}", lambda i=item, a=act: self._make(i, a))
+                want(3.0, f"make_{item}", lambda i=item, a=act: self._make(i, a))
         if inv["stone"] >= FURNACE_STONE and near_table:
             furnace_ok = self._station_cells(True) & (self.dist < 40)
             if not furnace_ok.any():
@@ -908,7 +923,8 @@ class ScriptedPlayer:
             want(0.3, "collect_drink", self._drink)
         if inv["energy"] < 9 and inv["stone"] >= 2:
             want(0.3, "wake_up", Sleep)
-        want(0.8, None, lambda: Explore("mountain" if has("wood_pickaxe") and rng.random() < 0.6 else "any"))
+        want(0.8, None, lambda: Explore(
+            "mountain" if has("wood_pickaxe") and rng.random() < 0.6 else "any", int(rng.integers(30, 120))))
         weights = np.array([o[0] for o in options])
         i = int(rng.choice(len(options), p=weights / weights.sum()))
         return options[i][1]()
