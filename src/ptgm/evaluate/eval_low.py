@@ -1,0 +1,225 @@
+"""`ptgm eval-low`: does the low-level policy reach the goals it is given?
+
+For every code of a codebook, start from the same states (fresh worlds, and states of the
+validation episodes restored by replaying their recorded actions), command that code for K steps
+and measure
+
+- reached: the fraction of rollouts in which, at some step 1..K, the code nearest (cosine) to the
+  current goal embedding is the commanded one;
+- distance reduction: the Euclidean distance in embedding space between the start and the code,
+  minus that distance after the K steps (positive: the policy moved towards the goal).
+
+The same starts, codes and K are measured for a uniformly random policy, for the unconditional
+policy (the null goal, no guidance) and for the goal-conditioned policy at each `cond_scale`, so
+the numbers sit side by side. Rollouts run batched: one list of environments, one forward pass a step.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ptgm.config import ConfigError
+from ptgm.data.store import DatasetError, EpisodeStore
+from ptgm.envs import get_world, make_env
+from ptgm.goals.codebook import Codebook
+from ptgm.goals.embedders import GoalEmbedder, make_embedder
+from ptgm.io import provenance, save_json
+from ptgm.models.low_level import LowLevelPolicy
+
+
+@dataclass
+class EvalLowConfig:
+    low: str  # low-level policy directory (from `ptgm train-low`)
+    codebook: str  # codebook whose codes are commanded
+    data: str | None = None  # split dataset whose validation episodes give start states (none: fresh worlds only)
+    episodes: int = 4  # rollouts per code from each kind of start (fresh worlds, validation states)
+    steps: int = 100  # K: environment steps each code is commanded for
+    cond_scale: list[float] = field(default_factory=lambda: [0.0, 3.0])  # guidance scales to evaluate
+    codes: int = 0  # evaluate only the first N codes (0: all)
+    deterministic: bool = False  # take the most likely action instead of sampling
+    encoder: str | None = None  # goal encoder directory, for a 'learned' embedding codebook
+    out: str | None = None  # results JSON (default: LOW/eval_low.json)
+    seed: int = 0  # seeds the start states and the action sampling
+    threads: int = 1  # torch CPU threads
+    progress: bool = True  # show a progress bar
+
+    def validate(self) -> None:
+        if self.episodes < 1 or self.steps < 1 or self.codes < 0:
+            raise ConfigError("--episodes and --steps must be at least 1, --codes at least 0")
+        if not self.cond_scale:
+            raise ConfigError("give at least one --cond-scale")
+
+
+@dataclass
+class Start:
+    """A saved world state to start rollouts from (a deep copy of the environment)."""
+
+    kind: str  # "fresh" or "val"
+    env: gym.Env
+    obs: np.ndarray
+    symbolic: np.ndarray
+    where: str  # e.g. "seed 123" or "ep-000004 step 310"
+
+
+def fresh_starts(obs_mode: str, n: int, rng: np.random.Generator) -> list[Start]:
+    starts = []
+    for seed in rng.integers(2**31 - 1, size=n):
+        env = make_env(obs_mode=obs_mode)
+        obs, info = env.reset(seed=int(seed))
+        starts.append(Start("fresh", env, obs, info["symbolic"].copy(), f"seed {seed}"))
+    return starts
+
+
+def validation_starts(store: EpisodeStore, obs_mode: str, n: int, steps: int,
+                      rng: np.random.Generator) -> list[Start]:
+    """States at random steps of validation episodes, rebuilt by replaying the recorded actions."""
+    ids = store.split_ids("val")
+    if not ids:
+        raise DatasetError(f"dataset {store.root} has no validation episodes to start from")
+    starts = []
+    for ep_id in rng.choice(ids, size=n):
+        info_ep = store.episode(str(ep_id))
+        arrays = store.load(str(ep_id), ["actions", "obs_symbolic"])
+        # Leave room for K steps before the episode's own end.
+        t = int(rng.integers(0, max(1, info_ep.length - steps)))
+        env = make_env(obs_mode=obs_mode)
+        obs, info = env.reset(seed=info_ep.env_seed)
+        for action in arrays["actions"][:t]:
+            obs, _, _, _, info = env.step(int(action))
+        if not np.array_equal(info["symbolic"], arrays["obs_symbolic"][t]):
+            raise DatasetError(f"replaying {ep_id} of {store.root} from seed {info_ep.env_seed} did not reproduce "
+                               f"step {t}; the dataset was recorded with another world version or settings")
+        starts.append(Start("val", env, obs, info["symbolic"].copy(), f"{ep_id} step {t}"))
+    return starts
+
+
+def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, starts: list[Start],
+                  codebook: Codebook, codes: np.ndarray, embedder: GoalEmbedder, steps: int, deterministic: bool,
+                  seed: int, progress: bool = False) -> dict[str, np.ndarray]:
+    """Command each code from each start for `steps` steps, all rollouts in one batch.
+
+    mode: "random" (uniform actions), "uncond" (null goal) or "goal" (guided by cond_scale).
+    Returns per rollout (codes x starts, code-major): reached, start_at_code, dist_start, dist_final, dist_min."""
+    target = np.repeat(codes, len(starts))
+    envs = [copy.deepcopy(s.env) for _ in codes for s in starts]
+    obs = np.stack([s.obs for _ in codes for s in starts])
+    symbolic = np.stack([s.symbolic for _ in codes for s in starts])
+    goal_vecs = codebook.codes[target]
+    goal_t = torch.from_numpy(goal_vecs)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+
+    def measure(symbolic: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        emb = embedder.embed(symbolic if embedder.needs == "symbolic" else obs)
+        return codebook.nearest(emb) == target, np.linalg.norm(emb - goal_vecs, axis=1)
+
+    at_code, dist_start = measure(symbolic, obs)
+    reached = np.zeros(len(envs), bool)
+    dist_final, dist_min = dist_start.copy(), dist_start.copy()
+    alive = np.ones(len(envs), bool)
+    for _ in tqdm(range(steps), desc=f"eval-low {mode}", unit="step", disable=not progress, leave=False):
+        if mode == "random":
+            actions = rng.integers(policy.n_actions, size=len(envs))
+        else:
+            actions = policy.act(torch.from_numpy(obs), goal_t, cond_scale, deterministic, gen,
+                                 unconditional=mode == "uncond").numpy()
+        for i, env in enumerate(envs):
+            if not alive[i]:
+                continue
+            o, _, terminated, truncated, info = env.step(int(actions[i]))
+            obs[i], symbolic[i] = o, info["symbolic"]
+            alive[i] = not (terminated or truncated)
+        now_at_code, dist = measure(symbolic, obs)
+        reached |= now_at_code
+        dist_final = dist
+        dist_min = np.minimum(dist_min, dist)
+    return {"reached": reached, "start_at_code": at_code, "dist_start": dist_start, "dist_final": dist_final,
+            "dist_min": dist_min}
+
+
+def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
+    """Run the evaluation; writes and returns the results (per policy, per start kind, per code)."""
+    cfg.validate()
+    torch.set_num_threads(cfg.threads)
+    codebook = Codebook.load(cfg.codebook)
+    policy = LowLevelPolicy.load(cfg.low, embedder=codebook.embedder)
+    world = policy.world
+    embedder = make_embedder(codebook.embedder["name"], world, cfg.encoder)
+    codebook.check(embedder.settings(), embedder.dim)
+    codes = np.arange(codebook.n_codes if cfg.codes == 0 else min(cfg.codes, codebook.n_codes))
+
+    rng = np.random.default_rng(cfg.seed)
+    starts = {"fresh": fresh_starts(policy.obs_mode, cfg.episodes, rng)}
+    store = None
+    if cfg.data is not None:
+        store = EpisodeStore(cfg.data)
+        if store.world != world.name:
+            raise DatasetError(f"dataset {cfg.data} is of world {store.world!r}, the policy of {world.name!r}")
+        starts["val"] = validation_starts(store, policy.obs_mode, cfg.episodes, cfg.steps, rng)
+
+    policies = [("random", "random", 0.0), ("unconditional", "uncond", 0.0)]
+    policies += [(f"goal s={s:g}", "goal", float(s)) for s in cfg.cond_scale]
+    rollouts: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for name, mode, scale in policies:
+        rollouts[name] = {}
+        for kind, kind_starts in starts.items():
+            rollouts[name][kind] = command_codes(policy, mode, scale, kind_starts, codebook, codes, embedder,
+                                                 cfg.steps, cfg.deterministic, cfg.seed, cfg.progress)
+
+    results = summarise(rollouts, codes, len(starts["fresh"]))
+    results.update({
+        "config": cfg, "policy": str(cfg.low), "codebook_fingerprint": codebook.fingerprint,
+        "starts": {kind: [s.where for s in ss] for kind, ss in starts.items()},
+        "provenance": provenance("ptgm eval-low", cfg, dataset_id=store.dataset_id if store else None),
+    })
+    save_json(cfg.out or Path(cfg.low) / "eval_low.json", results)
+    return results
+
+
+def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.ndarray,
+              n_starts: int) -> dict[str, Any]:
+    """Rates and mean distance reductions: per policy overall, per start kind, and per code."""
+
+    def stats(r: dict[str, np.ndarray]) -> dict[str, float]:
+        return {"reached": float(r["reached"].mean()), "start_at_code": float(r["start_at_code"].mean()),
+                "dist_reduction": float((r["dist_start"] - r["dist_final"]).mean()),
+                "dist_reduction_min": float((r["dist_start"] - r["dist_min"]).mean()), "rollouts": len(r["reached"])}
+
+    summary, per_kind, per_code = {}, {}, {}
+    for name, kinds in rollouts.items():
+        joined = {k: np.concatenate([kinds[kind][k] for kind in kinds]) for k in next(iter(kinds.values()))}
+        summary[name] = stats(joined)
+        per_kind[name] = {kind: stats(r) for kind, r in kinds.items()}
+        by_code = {k: v.reshape(len(kinds), len(codes), n_starts) for k, v in
+                   {k: np.stack([kinds[kind][k] for kind in kinds]) for k in joined}.items()}
+        per_code[name] = [stats({k: v[:, i].ravel() for k, v in by_code.items()}) for i in range(len(codes))]
+    return {"codes": codes.tolist(), "summary": summary, "per_kind": per_kind, "per_code": per_code}
+
+
+def format_results(results: dict[str, Any]) -> str:
+    """The per-code table (reached % and distance reduction per policy) and one summary line."""
+    names = list(results["summary"])
+    head = f"{'code':>5} {'start%':>6} " + " ".join(f"{n[:16]:>16}" for n in names)
+    lines = [f"{'':>12} " + " ".join(f"{'reach%  dDist':>16}" for _ in names), head]
+    for i, code in enumerate(results["codes"]):
+        first = results["per_code"][names[0]][i]
+        cells = " ".join(f"{100 * results['per_code'][n][i]['reached']:>7.1f} {results['per_code'][n][i]['dist_reduction']:>+8.3f}"
+                         for n in names)
+        lines.append(f"{code:>5} {100 * first['start_at_code']:>6.1f} {cells}")
+    for kind in next(iter(results["per_kind"].values())):
+        lines.append(f"  {kind:>5} starts: " + ", ".join(
+            f"{n} {100 * results['per_kind'][n][kind]['reached']:.1f}%" for n in names))
+    s = results["summary"]
+    n = s[names[0]]["rollouts"]
+    lines.append(f"eval-low summary ({len(results['codes'])} codes, {n} rollouts per policy): reached "
+                 + ", ".join(f"{name} {100 * s[name]['reached']:.1f}%" for name in names)
+                 + " | distance reduction " + ", ".join(f"{name} {s[name]['dist_reduction']:+.3f}" for name in names))
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""Subcommands of the pre-training stage: `train-low`, `train-prior` and `eval-low`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ptgm.config import add_arguments, from_args
+
+
+def _train_low(args: argparse.Namespace) -> None:
+    from ptgm.pretrain.train_low import LowLevelConfig, train_low
+
+    _, metrics = train_low(from_args(LowLevelConfig, args))
+    if metrics:  # only the main process reports
+        best = metrics["best"]
+        print(f"low-level policy: {args.out} (best at update {metrics['best_update']} of {metrics['updates']}): "
+              f"val loss {best['val_loss']:.4f}, val action accuracy {best['val_accuracy']:.3f} "
+              f"(null goal {best['val_accuracy_uncond']:.3f}, majority action {best['majority_accuracy']:.3f}); "
+              f"{_speed(metrics)}")
+
+
+def _train_prior(args: argparse.Namespace) -> None:
+    from ptgm.pretrain.train_prior import PriorConfig, train_prior
+
+    _, metrics = train_prior(from_args(PriorConfig, args))
+    if metrics:
+        best = metrics["best"]
+        print(f"goal prior: {args.out} (best at update {metrics['best_update']} of {metrics['updates']}): "
+              f"val top-1 {best['val_top1']:.3f} (majority {best['majority_top1']:.3f}), "
+              f"top-5 {best['val_top5']:.3f} (majority {best['majority_top5']:.3f}), "
+              f"val loss {best['val_loss']:.4f}; {_speed(metrics)}")
+
+
+def _speed(metrics: dict) -> str:
+    sps = metrics.get("samples_per_second")
+    return f"{sps:.0f} samples/s" if sps else "already complete"
+
+
+def _eval_low(args: argparse.Namespace) -> None:
+    from ptgm.evaluate.eval_low import EvalLowConfig, eval_low, format_results
+
+    cfg = from_args(EvalLowConfig, args)
+    results = eval_low(cfg)
+    if args.json:
+        print(json.dumps({"summary": results["summary"], "per_kind": results["per_kind"]}))
+        return
+    print(format_results(results))
+    print(f"results: {cfg.out or args.low + '/eval_low.json'}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ptgm.evaluate.eval_low import EvalLowConfig
+    from ptgm.pretrain.train_low import LowLevelConfig
+    from ptgm.pretrain.train_prior import PriorConfig
+
+    p = sub.add_parser("train-low", help="train the goal-conditioned low-level policy (hindsight-relabelled BC)")
+    add_arguments(p, LowLevelConfig)
+    p.set_defaults(fn=_train_low)
+
+    p = sub.add_parser("train-prior", help="train the goal prior over a codebook's codes")
+    add_arguments(p, PriorConfig)
+    p.set_defaults(fn=_train_prior)
+
+    p = sub.add_parser("eval-low", help="how often the low-level policy reaches commanded codes, vs baselines")
+    add_arguments(p, EvalLowConfig)
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(fn=_eval_low)

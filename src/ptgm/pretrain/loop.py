@@ -1,0 +1,205 @@
+"""The supervised training loop both pre-trained models share (low-level policy and goal prior).
+
+One update: draw a batch from this epoch's shuffled, freshly relabelled samples, compute the
+objective's loss, step Adam (DDP averages the gradients when several processes run). Every
+`eval_every` updates rank 0 measures the validation set and keeps the best weights; every
+`checkpoint_every` updates it saves the training state, from which the same command resumes.
+
+Everything random in an epoch (goal gaps, goal dropout, batch order) comes from a generator
+seeded by (seed, epoch, rank), so a resumed run redraws exactly what the stopped run would have
+drawn and ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from ptgm.config import ConfigError, save_yaml
+from ptgm.envs import OBS_MODES
+from ptgm.io import provenance, save_json
+from ptgm.pretrain.checkpoint import CheckpointError, load_checkpoint, read_counters, save_checkpoint
+from ptgm.pretrain.distributed import Distributed
+from ptgm.pretrain.relabel import check_gaps
+
+
+@dataclass(kw_only=True)
+class PretrainConfig:
+    data: str  # dataset directory, split with `ptgm split`
+    out: str  # output directory: weights.safetensors, config.json, checkpoint/, tb/, metrics.json
+    obs: str = "symbolic"  # observation the network reads: symbolic | pixels
+    encoder: str | None = None  # goal encoder directory, for the 'learned' goal embedding
+    min_btwn_goals: int = 15  # shortest gap between hindsight goal steps
+    max_btwn_goals: int = 200  # gaps between goal steps are drawn from [min_btwn_goals, max_btwn_goals)
+    hidden: int = 256  # width of the observation features and the MLP
+    lr: float = 3e-4  # Adam learning rate
+    batch_size: int = 256  # samples per update, summed over all processes
+    epochs: int = 10  # passes over the training frames
+    max_updates: int = 0  # stop after this many updates in total (0: only the epochs limit)
+    eval_every: int = 500  # updates between validation passes (the best weights are kept)
+    checkpoint_every: int = 250  # updates between resumable training checkpoints
+    seed: int = 0  # seeds initialisation, relabelling, goal dropout and batch order
+    threads: int = 1  # torch CPU threads per process
+    progress: bool = True  # show a progress bar
+
+    def validate(self) -> None:
+        if self.obs not in OBS_MODES:
+            raise ConfigError(f"--obs {self.obs!r} is not an observation mode; valid: {', '.join(OBS_MODES)}")
+        check_gaps(self.min_btwn_goals, self.max_btwn_goals)
+        for name in ("hidden", "batch_size", "epochs", "eval_every", "checkpoint_every", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.max_updates < 0:
+            raise ConfigError("--lr must be positive and --max-updates >= 0")
+
+
+# Settings that may differ when a stopped run is started again: none changes what an update computes.
+RESUMABLE_CHANGES = ("epochs", "max_updates", "eval_every", "checkpoint_every", "threads", "progress")
+
+
+class Objective(Protocol):
+    n_train: int  # training samples in this process's shard
+
+    def new_epoch(self, rng: np.random.Generator) -> None:
+        """Fresh relabelling (and goal dropout) of this shard's samples for one epoch."""
+
+    def loss(self, net: nn.Module, batch: np.ndarray) -> tuple[Tensor, dict[str, float]]:
+        """Mean loss over samples `batch` (indices into this epoch's samples) and statistics to log."""
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Validation numbers, including `val_loss` (lower is better; picks the best weights)."""
+
+
+def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distributed, command: str,
+        dataset_id: str, on_update: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train `model` on `objective` until cfg.epochs / cfg.max_updates; resumes from cfg.out/checkpoint.
+
+    Saves the best-validation weights to cfg.out (model.save) and returns the run's metrics."""
+    out = Path(cfg.out)
+    if cfg.batch_size % dist.world_size:
+        raise ConfigError(f"--batch-size {cfg.batch_size} must be a multiple of the {dist.world_size} processes")
+    batch_per_rank = cfg.batch_size // dist.world_size
+    updates_per_epoch = dist.min(objective.n_train // batch_per_rank)
+    if updates_per_epoch == 0:
+        raise ConfigError(f"--batch-size {cfg.batch_size} is larger than the {objective.n_train} training samples "
+                          f"of a process; lower it")
+    total = cfg.epochs * updates_per_epoch
+    if cfg.max_updates:
+        total = min(total, cfg.max_updates)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    counters: dict[str, Any] = {"update": 0, "best_val_loss": math.inf, "best_update": None, "best": None,
+                                "last": None, "last_eval_update": None, "train_seconds": 0.0}
+    saved = read_counters(out / "checkpoint")
+    if saved is not None:
+        _check_resumable(saved, cfg, dataset_id, dist, out)
+        counters.update(load_checkpoint(out / "checkpoint", model, optimizer))
+    start = counters["update"]
+    net = DistributedDataParallel(model) if dist.enabled else model
+    meta = {"provenance": provenance(command, cfg, world_size=dist.world_size), "dataset_id": dataset_id}
+
+    writer = None
+    if dist.is_main:
+        save_yaml(out / "run_config.yaml", {**dataclasses.asdict(cfg), "world_size": dist.world_size,
+                                           "dataset_id": dataset_id, "command": command})
+        writer = SummaryWriter(str(out / "tb"), purge_step=start if start else None)
+    bar = tqdm(total=total, initial=start, unit="update", desc=command, disable=not (cfg.progress and dist.is_main),
+               smoothing=0.05)
+
+    def evaluate(update: int) -> None:
+        metrics = objective.evaluate(model)
+        counters["last"], counters["last_eval_update"] = metrics, update
+        for key, value in metrics.items():
+            writer.add_scalar(f"charts/{key}", value, update)
+        if metrics["val_loss"] < counters["best_val_loss"]:
+            counters.update(best_val_loss=metrics["val_loss"], best_update=update, best=metrics)
+            model.meta = {**meta, "metrics": metrics, "update": update}
+            model.save(out)
+        bar.set_postfix(val_loss=f"{metrics['val_loss']:.3f}")
+
+    update, running = start, {}
+    while update < total:
+        epoch, first_batch = divmod(update, updates_per_epoch)
+        rng = np.random.default_rng([cfg.seed, epoch, dist.rank])
+        objective.new_epoch(rng)
+        order = rng.permutation(objective.n_train)
+        tic = time.perf_counter()
+        for b in range(first_batch, updates_per_epoch):
+            if update >= total:
+                break
+            model.train()
+            loss, stats = objective.loss(net, order[b * batch_per_rank : (b + 1) * batch_per_rank])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            update += 1
+            bar.update(1)
+            for key, value in {"loss": loss.item(), **stats}.items():
+                running.setdefault(key, []).append(value)
+
+            if writer is not None and (update % 50 == 0 or update == total):
+                counters["train_seconds"] += time.perf_counter() - tic
+                tic = time.perf_counter()
+                for key, values in running.items():
+                    writer.add_scalar(f"losses/{key}", float(np.mean(values)), update)
+                writer.add_scalar("charts/epoch", update / updates_per_epoch, update)
+                writer.add_scalar("charts/samples_per_second",
+                                  (update - start) * cfg.batch_size / max(counters["train_seconds"], 1e-9), update)
+                running = {}
+            if dist.is_main and (update % cfg.eval_every == 0 or update == total):
+                evaluate(update)
+                tic = time.perf_counter()
+            if dist.is_main and (update % cfg.checkpoint_every == 0 or update == total):
+                save_checkpoint(out / "checkpoint", model, optimizer,
+                                {**counters, "update": update, "config": dataclasses.asdict(cfg),
+                                 "dataset_id": dataset_id, "world_size": dist.world_size})
+                tic = time.perf_counter()
+            if on_update is not None:
+                on_update(update)
+        counters["train_seconds"] += time.perf_counter() - tic
+    bar.close()
+
+    dist.barrier()
+    metrics: dict[str, Any] = {}
+    if dist.is_main:
+        if counters["last_eval_update"] != update:
+            evaluate(update)
+        samples = (update - start) * cfg.batch_size
+        metrics = {
+            "best": counters["best"], "best_update": counters["best_update"], "final": counters["last"],
+            "updates": update, "updates_per_epoch": updates_per_epoch, "epochs": update / updates_per_epoch,
+            "train_samples": update * cfg.batch_size, "resumed_from": start or None, "world_size": dist.world_size,
+            "samples_per_second": samples / counters["train_seconds"] if samples else None,
+        }
+        save_json(out / "metrics.json", metrics)
+        writer.close()
+    return metrics
+
+
+def _check_resumable(saved: dict[str, Any], cfg: PretrainConfig, dataset_id: str, dist: Distributed,
+                     out: Path) -> None:
+    """A checkpoint may only be continued by the same run: same settings, data and process count."""
+    now = dataclasses.asdict(cfg)
+    before = saved.get("config", {})
+    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and before.get(k) != now[k])
+    where = f"{out} holds a training checkpoint of another run"
+    if changed:
+        raise CheckpointError(f"{where} (settings differ: " + ", ".join(
+            f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in changed) + "); use another --out or the same settings")
+    if saved.get("dataset_id") != dataset_id:
+        raise CheckpointError(f"{where} (trained on other data); use another --out")
+    if saved.get("world_size") != dist.world_size:
+        raise CheckpointError(f"{where} (started with {saved.get('world_size')} processes, now {dist.world_size}); "
+                              f"resume with the same number of processes")

@@ -1,0 +1,118 @@
+"""`ptgm train-low`: behaviour cloning of the goal-conditioned low-level policy pi_L(a | s, g).
+
+Each recorded step (observation, action) gets the goal embedding of its hindsight goal step
+(`ptgm.pretrain.relabel`); with probability `p_uncond` the goal is dropped for the learned null
+goal, so the same network learns the unconditional policy that classifier-free guidance needs.
+Loss: cross-entropy of the recorded action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ptgm.config import ConfigError
+from ptgm.data.store import EpisodeStore
+from ptgm.envs import get_world
+from ptgm.goals.embedders import EMBEDDERS, make_embedder
+from ptgm.models.low_level import LowLevelPolicy
+from ptgm.pretrain.distributed import Distributed, init_distributed, shutdown_distributed
+from ptgm.pretrain.episodes import Episodes, load_episodes
+from ptgm.pretrain.loop import PretrainConfig, fit
+
+EVAL_BATCH = 1024
+
+
+@dataclass(kw_only=True)
+class LowLevelConfig(PretrainConfig):
+    embedding: str = "state"  # goal embedding the policy is conditioned on: state | learned
+    p_uncond: float = 0.1  # probability of replacing a training goal by the null goal
+
+    def validate(self) -> None:
+        super().validate()
+        if self.embedding not in EMBEDDERS:
+            raise ConfigError(f"--embedding {self.embedding!r} is unknown; valid: {', '.join(EMBEDDERS)}")
+        if not 0.0 <= self.p_uncond < 1.0:
+            raise ConfigError(f"--p-uncond must be in [0, 1), got {self.p_uncond}")
+
+
+def null_goal_mask(n: int, p_uncond: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) bool: which samples train the unconditional policy (goal replaced by the null goal)."""
+    return rng.random(n) < p_uncond
+
+
+class LowLevelObjective:
+    """Cross-entropy of the recorded action given (observation, hindsight goal or null goal)."""
+
+    def __init__(self, cfg: LowLevelConfig, train: Episodes, val: Episodes | None):
+        self.cfg, self.train, self.val = cfg, train, val
+        self.n_train = train.n_steps
+        self.goal_rows = np.zeros(self.n_train, np.int64)
+        self.null = np.zeros(self.n_train, bool)
+        if val is not None:
+            # One fixed relabelling of the validation set, so every evaluation measures the same thing.
+            self.val_goal_rows = val.relabel(cfg.min_btwn_goals, cfg.max_btwn_goals,
+                                             np.random.default_rng([cfg.seed, 7_001]))
+
+    def new_epoch(self, rng: np.random.Generator) -> None:
+        self.goal_rows = self.train.relabel(self.cfg.min_btwn_goals, self.cfg.max_btwn_goals, rng)
+        self.null = null_goal_mask(self.n_train, self.cfg.p_uncond, rng)
+
+    def loss(self, net: nn.Module, batch: np.ndarray) -> tuple[Tensor, dict[str, float]]:
+        obs = torch.from_numpy(self.train.obs[self.train.step_obs[batch]])
+        goal = torch.from_numpy(self.train.goals[self.goal_rows[batch]])
+        actions = torch.from_numpy(self.train.actions[batch])
+        logits = net(obs, goal, torch.from_numpy(self.null[batch]))
+        loss = F.cross_entropy(logits, actions)
+        return loss, {"accuracy": (logits.argmax(1) == actions).float().mean().item()}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Loss and accuracy on the validation steps, with their goals and with the null goal."""
+        model.eval()
+        val = self.val
+        sums = {"val_loss": 0.0, "val_accuracy": 0.0, "val_loss_uncond": 0.0, "val_accuracy_uncond": 0.0}
+        for i in range(0, val.n_steps, EVAL_BATCH):
+            rows = slice(i, i + EVAL_BATCH)
+            obs = torch.from_numpy(val.obs[val.step_obs[rows]])
+            goal = torch.from_numpy(val.goals[self.val_goal_rows[rows]])
+            actions = torch.from_numpy(val.actions[rows])
+            for suffix, null in (("", False), ("_uncond", True)):
+                logits = model(obs, goal, torch.full((len(obs),), null))
+                sums[f"val_loss{suffix}"] += F.cross_entropy(logits, actions, reduction="sum").item()
+                sums[f"val_accuracy{suffix}"] += (logits.argmax(1) == actions).sum().item()
+        metrics = {k: v / val.n_steps for k, v in sums.items()}
+        counts = np.bincount(val.actions, minlength=model.n_actions)
+        metrics["majority_accuracy"] = float(counts.max() / val.n_steps)
+        return metrics
+
+
+def train_low(cfg: LowLevelConfig, on_update=None, dist: Distributed | None = None) -> tuple[LowLevelPolicy, dict[str, Any]]:
+    """Train pi_L on cfg.data's train split; returns the final policy and the run's metrics
+    (the best-validation weights are in cfg.out)."""
+    cfg.validate()
+    torch.set_num_threads(cfg.threads)
+    own_dist = dist is None
+    dist = init_distributed() if own_dist else dist
+    try:
+        store = EpisodeStore(cfg.data)
+        world = get_world(store.world)
+        embedder = make_embedder(cfg.embedding, world, cfg.encoder)
+        train_ids = dist.shard(store.split_ids("train"))
+        progress = cfg.progress and dist.is_main
+        train = load_episodes(store, train_ids, cfg.obs, embedder, progress, "train episodes")
+        val = load_episodes(store, store.split_ids("val"), cfg.obs, embedder, progress, "val episodes") \
+            if dist.is_main else None
+        torch.manual_seed(cfg.seed)  # the same initial weights in every process
+        policy = LowLevelPolicy(world, cfg.obs, embedder.dim, embedder.settings(), cfg.hidden)
+        metrics = fit(cfg, policy, LowLevelObjective(cfg, train, val), dist, "ptgm train-low", store.dataset_id,
+                      on_update)
+        return policy, metrics
+    finally:
+        if own_dist:
+            shutdown_distributed(dist)
