@@ -1,0 +1,99 @@
+"""Hierarchical rollout throughput against the raw vector env, measured in the same run.
+
+Both use the same N worker processes. "raw" steps them with random primitive actions
+(`TaskVecEnv.step`: the vector env plus episode bookkeeping); "hierarchical" runs
+`HierarchicalVecEnv.step` with random codes, so every env step includes the batched low-level
+forward pass (with guidance). Rounds alternate between the two so load from other processes hits
+both alike; the table gives env steps per second (median over rounds) and their ratio.
+
+    python bench/hierarchical_throughput.py --low /tmp/shared_models/low --codebook /tmp/shared_models/codebook
+    python bench/hierarchical_throughput.py            # random-init low-level policy and codebook
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from ptgm.envs import get_world, make_env
+from ptgm.goals.codebook import Codebook
+from ptgm.goals.embedders import make_embedder
+from ptgm.models.low_level import LowLevelPolicy
+from ptgm.rl.hierarchical import HierarchicalVecEnv
+
+
+def random_models(n_codes: int, hidden: int) -> tuple[LowLevelPolicy, Codebook]:
+    """An untrained low-level policy and a codebook of real observations' embeddings (same cost as trained)."""
+    world = get_world("crafter")
+    embedder = make_embedder("state", world)
+    env = make_env(obs_mode="symbolic")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    frames = [env.step(int(rng.integers(world.n_actions)))[0] for _ in range(n_codes)]
+    codes = embedder.embed(np.stack(frames))
+    book = Codebook(codes, embedder.settings(), [{"episode": "none", "step": i} for i in range(n_codes)])
+    return LowLevelPolicy(world, "symbolic", embedder.dim, embedder.settings(), hidden).eval(), book
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--low", help="low-level policy directory (default: an untrained one)")
+    p.add_argument("--codebook", help="codebook directory (default: 64 random real goals)")
+    p.add_argument("--task", default="wood")
+    p.add_argument("--n-envs", type=int, nargs="+", default=[8])
+    p.add_argument("--low-level-steps", type=int, default=10)
+    p.add_argument("--cond-scale", type=float, default=7.0)
+    p.add_argument("--env-steps", type=int, default=4000, help="env steps per measurement round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.low:
+        low = LowLevelPolicy.load(args.low)
+        book = Codebook.load(args.codebook, embedder=low.embedder, dim=low.goal_dim)
+    else:
+        low, book = random_models(64, 256)
+    rng = np.random.default_rng(args.seed)
+    print(f"low-level policy: {args.low or 'untrained, hidden 256'}; {book.n_codes} codes; "
+          f"k = {args.low_level_steps}; cond_scale = {args.cond_scale}; torch threads = {args.threads}")
+    print(f"{'n_envs':>6} {'raw steps/s':>12} {'hier steps/s':>13} {'ratio':>6} {'low fwd ms/step':>16}")
+    for n in args.n_envs:
+        with HierarchicalVecEnv(args.task, n, low, book, args.low_level_steps, args.cond_scale, seed=args.seed) as env:
+            env.reset(seed=args.seed)
+
+            def raw_round() -> float:
+                steps, start = 0, time.perf_counter()
+                while steps < args.env_steps:
+                    steps += int(env.step_primitive(rng.integers(env.world.n_actions, size=n)).env_steps.sum())
+                return steps / (time.perf_counter() - start)
+
+            forward = []
+
+            def hier_round() -> float:
+                steps, start = 0, time.perf_counter()
+                while steps < args.env_steps:
+                    steps += int(env.step(rng.integers(book.n_codes, size=n)).env_steps.sum())
+                return steps / (time.perf_counter() - start)
+
+            hier_round()  # warm-up: first forward passes, first episodes
+            raws, hiers = [], []
+            for _ in range(args.rounds):
+                raws.append(raw_round())
+                hiers.append(hier_round())
+            obs = torch.from_numpy(env.obs[low.obs_mode])
+            goals = env.goals(rng.integers(book.n_codes, size=n))
+            start = time.perf_counter()
+            for _ in range(50):
+                low.act(obs, goals, args.cond_scale)
+            forward.append((time.perf_counter() - start) / 50 * 1000)
+            raw, hier = statistics.median(raws), statistics.median(hiers)
+            print(f"{n:>6} {raw:>12.0f} {hier:>13.0f} {hier / raw:>6.2f} {forward[0]:>16.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Subcommands of the downstream RL stage: `train-high` (PTGM) and `train-flat` (the PPO baseline)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ptgm.config import add_arguments, from_args
+from ptgm.io import load_json
+
+
+def _print_result(run_dir) -> None:
+    summary = load_json(run_dir / "summary.json", "run summary")
+    final = summary["final"]
+    print(f"{summary['method']} on {summary['task']} (seed {summary['seed']}): final success "
+          f"{final['success_rate']:.2f} over {int(final['episodes'])} evaluation episodes at "
+          f"{int(final['env_steps']):,} env steps (best {summary['best_success_rate']:.2f})")
+    print(f"run: {run_dir} (eval.csv, progress.csv, tb/, policy/)")
+
+
+def _train_high(args: argparse.Namespace) -> None:
+    from ptgm.rl.train_high import HighConfig, train_high
+
+    _print_result(train_high(from_args(HighConfig, args)))
+
+
+def _train_flat(args: argparse.Namespace) -> None:
+    from ptgm.rl.train_flat import FlatConfig, train_flat
+
+    _print_result(train_flat(from_args(FlatConfig, args)))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ptgm.rl.train_flat import FlatConfig
+    from ptgm.rl.train_high import HighConfig
+
+    p = sub.add_parser("train-high", help="PTGM: train the high-level policy over the goal codebook with PPO")
+    add_arguments(p, HighConfig)
+    p.set_defaults(fn=_train_high)
+
+    p = sub.add_parser("train-flat", help="baseline: train PPO on the world's primitive actions")
+    add_arguments(p, FlatConfig)
+    p.set_defaults(fn=_train_flat)

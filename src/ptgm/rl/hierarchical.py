@@ -1,0 +1,114 @@
+"""The hierarchical environment: the high-level policy picks a code, the frozen low-level policy acts.
+
+One high-level step of `HierarchicalVecEnv` takes one action per env, a code index (discrete, the
+paper's method) or a goal vector (`continuous`, the paper's ablation), and then, for up to
+`low_level_steps` env steps, runs the low-level policy towards that goal: one batched forward pass
+(with classifier-free guidance at `cond_scale`) over all envs still running per env step. An env
+whose episode ends mid-way is paused there while the others go on, and its transition ends there.
+The returned `Transition` holds, per env, the sum of the task rewards and the number of env steps
+taken, which is what budgets, discounting (gamma ** env_steps) and learning curves count.
+
+The prior's KL reward depends on the high-level policy's own distribution, so the training loop
+adds it (`kl_reward`) where it has both; the env stays a fixed Markov process over codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ptgm.goals.codebook import Codebook
+from ptgm.rl.vec_env import PAUSE, TaskVecEnv, Transition
+
+
+class LowLevelActor(Protocol):
+    """What the hierarchical env needs of a low-level policy (`ptgm.models.low_level.LowLevelPolicy`)."""
+
+    obs_mode: str
+    goal_dim: int
+
+    def act(self, obs: Tensor, goal: Tensor, cond_scale: float = 0.0, deterministic: bool = False,
+            generator: torch.Generator | None = None) -> Tensor: ...
+
+
+def kl_divergence(policy_logits: Tensor, prior_logits: Tensor) -> Tensor:
+    """KL(pi_H(.|s) || pi_P(.|s)) per row, in nats, from unnormalised logits (B, N) -> (B,)."""
+    log_policy = torch.log_softmax(policy_logits.float(), dim=-1)
+    log_prior = torch.log_softmax(prior_logits.float(), dim=-1)
+    return (log_policy.exp() * (log_policy - log_prior)).sum(dim=-1)
+
+
+def kl_reward(policy_logits: Tensor, prior_logits: Tensor, alpha: float) -> Tensor:
+    """The paper's reward term for each high-level step: -alpha * KL(pi_H(.|s) || pi_P(.|s)).
+
+    Both distributions are taken at the observation s where the code was chosen; the policy's is
+    the one that chose it. Zero when the policy equals the prior, more negative the further away."""
+    return -alpha * kl_divergence(policy_logits, prior_logits)
+
+
+class GoalBox:
+    """Continuous goals: the policy's action a in [-1, 1]^D (clipped) scaled to the box the codes span.
+
+    The low-level policy only learnt goals that real observations embed to; the codebook's range
+    per dimension is a cheap stand-in for that set, so a goal vector never leaves it."""
+
+    def __init__(self, codes: np.ndarray):
+        low, high = codes.min(axis=0), codes.max(axis=0)
+        self.center = torch.as_tensor((low + high) / 2, dtype=torch.float32)
+        self.half_width = torch.as_tensor((high - low) / 2, dtype=torch.float32)
+
+    def __call__(self, actions: Tensor) -> Tensor:
+        return self.center + self.half_width * actions.float().clamp(-1.0, 1.0)
+
+
+class HierarchicalVecEnv(TaskVecEnv):
+    """N task envs where one step is one high-level step: a code (or goal) per env, then the low-level policy."""
+
+    def __init__(self, task: str, n_envs: int, low: LowLevelActor, codebook: Codebook, low_level_steps: int,
+                 cond_scale: float, continuous: bool = False, obs_modes: Iterable[str] = ("symbolic",),
+                 world: str = "crafter", tasks_file: str | Path | None = None, vector: str = "async", seed: int = 0):
+        if low_level_steps < 1:
+            raise ValueError(f"low_level_steps must be at least 1, got {low_level_steps}")
+        if codebook.dim != low.goal_dim:
+            raise ValueError(f"codebook goals have dimension {codebook.dim}, the low-level policy takes {low.goal_dim}")
+        super().__init__(task, n_envs, {low.obs_mode, *obs_modes}, world, tasks_file, vector)
+        self.low = low
+        self.codes = torch.as_tensor(codebook.codes, dtype=torch.float32)
+        self.low_level_steps = low_level_steps
+        self.cond_scale = cond_scale
+        self.continuous = continuous
+        self.goal_box = GoalBox(codebook.codes) if continuous else None
+        self.generator = torch.Generator().manual_seed(seed)  # the low-level policy's action sampling
+
+    @property
+    def n_codes(self) -> int:
+        return int(self.codes.shape[0])
+
+    def goals(self, actions: np.ndarray | Tensor) -> Tensor:
+        """The goal vector (N, D) each env's low-level policy pursues for a high-level action."""
+        actions = torch.as_tensor(np.asarray(actions))
+        if self.continuous:
+            return self.goal_box(actions)
+        if actions.dtype.is_floating_point or actions.min() < 0 or actions.max() >= self.n_codes:
+            raise ValueError(f"high-level actions must be code indices in [0, {self.n_codes}), got {actions}")
+        return self.codes[actions.long()]
+
+    def step(self, actions: np.ndarray | Tensor) -> Transition:
+        """One high-level step: up to `low_level_steps` env steps of the low-level policy per env."""
+        goals = self.goals(actions)
+        self._begin_transition()
+        for _ in range(self.low_level_steps):
+            running = self._running
+            if not running.any():
+                break
+            obs = torch.from_numpy(self.obs[self.low.obs_mode][running])
+            low_actions = np.full(self.n_envs, PAUSE, np.int64)
+            low_actions[running] = self.low.act(obs, goals[running], self.cond_scale,
+                                                generator=self.generator).numpy()
+            self._env_step(low_actions)
+        return self._end_transition()

@@ -1,0 +1,262 @@
+"""PPO, written out like CleanRL's ppo.py, for both the high-level policy over codes and the flat baseline.
+
+A transition is one decision of the policy: one primitive action (flat) or one code followed by up
+to `low_level_steps` low-level env steps (hierarchical). Transitions therefore last `d` env steps,
+and PPO treats the problem as a semi-MDP:
+
+- the reward of a transition is the sum of its task rewards (plus the prior's KL reward, see
+  `ptgm.rl.hierarchical.kl_reward`, for PTGM), undiscounted within it;
+- the next state's value is discounted by gamma ** d, so `gamma` means the same per env step for
+  the flat and the hierarchical policy;
+- GAE's lambda applies per decision: A_t = delta_t + gamma ** d_t * lambda * A_{t+1};
+- a truncated episode (the task's step limit, which the observation does not show) is bootstrapped
+  with the value of its last observation, as Stable-Baselines3 does; a terminated one is not.
+
+Budgets, logs and evaluation points count environment steps, never decisions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from ptgm.config import ConfigError
+from ptgm.envs import OBS_MODES
+from ptgm.evaluate.periodic import evaluate
+from ptgm.rl.hierarchical import kl_divergence
+from ptgm.rl.policies import ActorCritic, entropy
+from ptgm.rl.run import Run
+from ptgm.rl.vec_env import TaskVecEnv
+
+
+@dataclass(kw_only=True)
+class PPOConfig:
+    task: str  # downstream task (list them with `ptgm tasks`)
+    out: str | None = None  # run directory (default runs/<method>-<task>-s<seed>); resumed when it holds a checkpoint
+    seed: int = 0  # seeds the networks, the policy's sampling and the training worlds
+    steps: int = 200_000  # budget in environment steps (paper: 1.5M)
+    n_envs: int = 8  # task environments stepped in parallel worker processes
+    steps_per_iter: int = 1024  # policy decisions per PPO iteration, summed over envs
+    lr: float = 3e-4  # Adam learning rate
+    gamma: float = 0.995  # discount per environment step; a transition of d env steps is discounted by gamma**d
+    gae_lambda: float = 0.95  # GAE lambda, per decision
+    epochs: int = 4  # passes over each iteration's transitions
+    batch_size: int = 256  # transitions per minibatch
+    clip_coef: float = 0.2  # PPO's ratio clipping
+    ent_coef: float = 0.01  # entropy bonus weight
+    vf_coef: float = 0.5  # value loss weight (paper: 1.0)
+    max_grad_norm: float = 0.5  # gradient norm clipping
+    obs_mode: str = "symbolic"  # observation the policy reads: symbolic | pixels
+    hidden: int = 256  # width of the observation features
+    eval_every: int = 20_000  # environment steps between evaluations (one also at 0 and at the end)
+    eval_episodes: int = 50  # episodes per evaluation, on fixed fresh worlds
+    eval_envs: int = 0  # evaluation worker processes (0: as many as --n-envs)
+    eval_deterministic: bool = False  # evaluate the most likely action instead of sampling
+    checkpoint_every: int = 10_000  # environment steps between checkpoints (one also after every evaluation)
+    world: str = "crafter"  # which world the task is in
+    tasks_file: str | None = None  # YAML file of extra task specs
+    vector: str = "async"  # async: one worker process per env; sync: all in this process (debugging)
+    threads: int = 1  # torch CPU threads
+    progress: bool = True  # show a progress bar
+
+    def validate(self) -> None:
+        if self.steps <= 0 or self.n_envs <= 0 or self.epochs <= 0 or self.batch_size <= 0:
+            raise ConfigError("--steps, --n-envs, --epochs and --batch-size must be positive")
+        if self.steps_per_iter < self.n_envs or self.steps_per_iter % self.n_envs:
+            raise ConfigError(f"--steps-per-iter ({self.steps_per_iter}) must be a positive multiple of "
+                              f"--n-envs ({self.n_envs})")
+        if not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
+            raise ConfigError("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
+        if self.obs_mode is not None and self.obs_mode not in OBS_MODES:
+            raise ConfigError(f"--obs-mode {self.obs_mode!r} is unknown; valid: {', '.join(OBS_MODES)}")
+        if self.eval_every <= 0 or self.eval_episodes <= 0 or self.checkpoint_every <= 0:
+            raise ConfigError("--eval-every, --eval-episodes and --checkpoint-every must be positive")
+        if self.vector not in ("async", "sync"):
+            raise ConfigError(f"--vector {self.vector!r} is unknown; valid: async, sync")
+
+
+def compute_advantages(rewards: Tensor, values: Tensor, ended: Tensor, env_steps: Tensor, next_value: Tensor,
+                       gamma: float, gae_lambda: float) -> tuple[Tensor, Tensor]:
+    """GAE over (T, N) transitions lasting `env_steps` each; `ended[t]`: the episode ended during transition t.
+
+    Returns (advantages, returns), both (T, N)."""
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(next_value)
+    for t in reversed(range(rewards.shape[0])):
+        following = next_value if t == rewards.shape[0] - 1 else values[t + 1]
+        continues = 1.0 - ended[t].float()
+        discount = gamma ** env_steps[t].float()
+        delta = rewards[t] + discount * following * continues - values[t]
+        last = delta + discount * gae_lambda * continues * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+def ppo_update(agent: ActorCritic, optimizer: torch.optim.Optimizer, batch: dict[str, Tensor],
+               cfg: PPOConfig) -> dict[str, float]:
+    """`cfg.epochs` passes of clipped-objective minibatch updates over one iteration's transitions."""
+    n = batch["obs"].shape[0]
+    stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
+    for _ in range(cfg.epochs):
+        for mb in torch.randperm(n).split(cfg.batch_size):
+            obs = batch["obs"][mb]
+            dist = agent.distribution(obs)
+            logratio = agent.log_prob(dist, batch["actions"][mb]) - batch["logprobs"][mb]
+            ratio = logratio.exp()
+            advantages = batch["advantages"][mb]
+            if len(mb) > 1:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            policy_loss = torch.max(-advantages * ratio,
+                                    -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+            value_loss = 0.5 * (agent.value(obs) - batch["returns"][mb]).pow(2).mean()
+            ent = entropy(dist).mean()
+            loss = policy_loss - cfg.ent_coef * ent + cfg.vf_coef * value_loss
+
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+
+            with torch.no_grad():
+                stats["policy_loss"].append(policy_loss.item())
+                stats["value_loss"].append(value_loss.item())
+                stats["entropy"].append(ent.item())
+                stats["approx_kl"].append(((ratio - 1) - logratio).mean().item())
+                stats["clipfrac"].append(((ratio - 1).abs() > cfg.clip_coef).float().mean().item())
+    return {k: float(np.mean(v)) for k, v in stats.items()}
+
+
+def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVecEnv, run: Run,
+          prior: nn.Module | None = None, kl_coef: float = 0.0) -> dict:
+    """Train `agent` on `env` until `cfg.steps` env steps, evaluating and checkpointing into `run`.
+
+    With a `prior` (the goal prior over the same codes), each transition's reward gets
+    -kl_coef * KL(pi(.|s) || prior(.|s)) at the observation s where its code was chosen."""
+    optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
+    counters = {"iteration": 0, "env_steps": 0, "next_eval": 0, "last_eval": -1,
+                "next_checkpoint": cfg.checkpoint_every, "seconds": 0.0}
+    if run.resumed:
+        counters.update({k: v for k, v in run.load_checkpoint(agent, optimizer).items() if k in counters})
+    else:
+        torch.manual_seed(cfg.seed)
+    n_envs, horizon = env.n_envs, cfg.steps_per_iter // env.n_envs
+    # Worlds after a resume differ from the ones the stopped run would have met (a world cannot be saved).
+    world_seed = int(np.random.SeedSequence([cfg.seed, counters["env_steps"]]).generate_state(1)[0] & 0x3FFFFFFF)
+    obs = env.reset(seed=world_seed)
+    if hasattr(env, "generator"):
+        env.generator.manual_seed(world_seed)
+
+    def as_tensor(o: dict[str, np.ndarray], mode: str) -> Tensor:
+        return torch.from_numpy(o[mode])
+
+    def evaluate_now() -> None:
+        point, _ = evaluate(agent, eval_env, cfg.eval_episodes, counters["env_steps"], cfg.eval_deterministic,
+                            seed=cfg.seed)
+        run.log_eval(point)
+        counters["last_eval"] = counters["env_steps"]
+        counters["next_eval"] = counters["env_steps"] + cfg.eval_every
+        bar.write(f"eval @ {counters['env_steps']:,} env steps: success {point.success_rate:.2f}, "
+                  f"return {point.episode_return:.2f}, length {point.episode_length:.0f} ({point.seconds:.1f} s)")
+
+    bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step", disable=not cfg.progress,
+               desc=f"{run.info['method']} {cfg.task}", smoothing=0.1)
+    started = time.perf_counter() - counters["seconds"]
+    while True:
+        finished = counters["env_steps"] >= cfg.steps
+        if counters["env_steps"] >= counters["next_eval"] or (finished and counters["last_eval"] != counters["env_steps"]):
+            evaluate_now()
+            counters["seconds"] = time.perf_counter() - started
+            run.save_checkpoint(agent, optimizer, counters)
+        if finished:
+            break
+        iteration_start = time.perf_counter()
+
+        # -- rollout: `horizon` decisions in each env ------------------------------------------
+        obs_buf = torch.zeros((horizon, n_envs, *obs[agent.obs_mode].shape[1:]), dtype=torch.uint8)
+        actions_buf: list[Tensor] = []
+        logprobs = torch.zeros((horizon, n_envs))
+        values = torch.zeros((horizon, n_envs))
+        rewards = torch.zeros((horizon, n_envs))
+        ended = torch.zeros((horizon, n_envs), dtype=torch.bool)
+        durations = torch.zeros((horizon, n_envs), dtype=torch.int64)
+        kls: list[Tensor] = []
+        episodes = []
+        for t in range(horizon):
+            obs_t = as_tensor(obs, agent.obs_mode)
+            with torch.no_grad():
+                dist = agent.distribution(obs_t)
+                action = agent.sample(dist)
+                logprobs[t] = agent.log_prob(dist, action)
+                values[t] = agent.value(obs_t)
+                if prior is not None:
+                    kl = kl_divergence(dist.logits, prior(as_tensor(obs, prior.obs_mode)))
+                    kls.append(kl)
+            step = env.step(action.numpy())
+            reward = torch.from_numpy(step.reward).float()
+            if prior is not None:
+                reward -= kl_coef * kl
+            truncated = torch.from_numpy(step.truncated & ~step.terminated)
+            if truncated.any():  # bootstrap: the step limit is not in the state
+                with torch.no_grad():
+                    final_value = agent.value(as_tensor(step.final_obs, agent.obs_mode)[truncated])
+                reward[truncated] += gamma_power(cfg.gamma, step.env_steps[truncated.numpy()]) * final_value
+            obs_buf[t] = obs_t
+            actions_buf.append(action)
+            rewards[t] = reward
+            ended[t] = torch.from_numpy(step.ended)
+            durations[t] = torch.from_numpy(step.env_steps)
+            episodes.extend(step.episodes)
+            counters["env_steps"] += int(step.env_steps.sum())
+            obs = step.obs
+        rollout_seconds = time.perf_counter() - iteration_start
+
+        # -- advantages and update -------------------------------------------------------------
+        with torch.no_grad():
+            next_value = agent.value(as_tensor(obs, agent.obs_mode))
+        advantages, returns = compute_advantages(rewards, values, ended, durations, next_value, cfg.gamma,
+                                                 cfg.gae_lambda)
+        batch = {"obs": obs_buf.flatten(0, 1), "actions": torch.stack(actions_buf).flatten(0, 1),
+                 "logprobs": logprobs.flatten(), "advantages": advantages.flatten(), "returns": returns.flatten()}
+        losses = ppo_update(agent, optimizer, batch, cfg)
+        counters["iteration"] += 1
+
+        # -- logging ---------------------------------------------------------------------------
+        env_steps_now = int(durations.sum())
+        seconds = time.perf_counter() - iteration_start
+        explained = 1 - (returns.flatten() - values.flatten()).var() / returns.flatten().var().clamp_min(1e-8)
+        nan = float("nan")
+        kl_mean = float(torch.cat(kls).mean()) if kls else nan
+        row = {
+            "iteration": counters["iteration"],
+            "seconds": round(time.perf_counter() - started, 2),
+            "charts/success_rate": float(np.mean([e.success for e in episodes])) if episodes else nan,
+            "charts/episode_return": float(np.mean([e.episode_return for e in episodes])) if episodes else nan,
+            "charts/episode_length": float(np.mean([e.length for e in episodes])) if episodes else nan,
+            "charts/episodes": len(episodes),
+            "charts/kl_to_prior": kl_mean,
+            "charts/kl_reward": -kl_coef * kl_mean if kls else nan,
+            "charts/env_steps_per_second": env_steps_now / seconds,
+            "charts/rollout_env_steps_per_second": env_steps_now / rollout_seconds,
+            "charts/env_steps_per_decision": env_steps_now / durations.numel(),
+            "charts/learning_rate": optimizer.param_groups[0]["lr"],
+            **{f"losses/{k}": v for k, v in losses.items()},
+            "losses/explained_variance": float(explained),
+        }
+        run.log(counters["env_steps"], row)
+        bar.update(min(counters["env_steps"], cfg.steps) - bar.n)
+        bar.set_postfix(success=f"{row['charts/success_rate']:.2f}", sps=f"{row['charts/env_steps_per_second']:.0f}")
+        if counters["env_steps"] >= counters["next_checkpoint"]:
+            counters["next_checkpoint"] = counters["env_steps"] + cfg.checkpoint_every
+            counters["seconds"] = time.perf_counter() - started
+            run.save_checkpoint(agent, optimizer, counters)
+    bar.close()
+    return counters
+
+
+def gamma_power(gamma: float, env_steps: np.ndarray) -> Tensor:
+    return torch.from_numpy(gamma ** env_steps.astype(np.float64)).float()

@@ -1,0 +1,170 @@
+"""A training run's directory: what it is, its logs and its checkpoint, and resuming it.
+
+    config.yaml     the full config (every flag)
+    run.json        method, task, seed, the models it builds on (with checksums) and provenance
+    progress.csv    one row per PPO iteration (charts/..., losses/...) against env_steps
+    eval.csv        one row per periodic evaluation (what `ptgm report` reads)
+    tb/             the same scalars for TensorBoard, against env_steps
+    checkpoint/     the last training state (safetensors + JSON), from which the same command resumes
+    policy/         the final policy (weights.safetensors + config.json)
+    summary.json    the final evaluation, written when the budget is spent
+
+Starting a command on a directory that holds a checkpoint resumes it: the config and the models
+must be the same (only the budget, --steps, may grow); logged rows after the checkpoint are
+dropped, since the resumed run redoes that stretch.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+from ptgm.config import load_yaml, save_yaml
+from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json
+from ptgm.pretrain.checkpoint import load_checkpoint, read_counters, save_checkpoint
+
+RUN_FORMAT = "ptgm-rl-run/1"
+# Settings that may differ when a run is resumed: they change neither what is learnt nor how.
+RESUMABLE_CHANGES = {"steps", "progress", "threads", "vector", "out"}
+
+
+class RunError(ArtifactError):
+    """A run directory holds another run, or its files are inconsistent."""
+
+
+class CSVLog:
+    """An append-only CSV with a fixed header; rows beyond a step can be dropped (on resume)."""
+
+    def __init__(self, path: Path, fields: list[str]):
+        self.path, self.fields = path, fields
+        if not path.exists():
+            atomic_write_bytes(path, (",".join(fields) + "\n").encode())
+
+    def append(self, row: dict[str, Any]) -> None:
+        buf = io.StringIO()
+        csv.DictWriter(buf, self.fields, extrasaction="ignore").writerow(
+            {k: _fmt(v) for k, v in row.items()})
+        with open(self.path, "a") as f:
+            f.write(buf.getvalue())
+
+    def truncate_after(self, env_steps: int) -> None:
+        rows = read_csv(self.path)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, self.fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(r for r in rows if float(r["env_steps"]) <= env_steps)
+        atomic_write_bytes(self.path, buf.getvalue().encode())
+
+
+def _fmt(value: Any) -> Any:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def read_csv(path: str | Path) -> list[dict[str, str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"log not found: {path}")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+class Run:
+    """The directory of one training run (see the module doc)."""
+
+    PROGRESS_FIELDS = ["env_steps", "iteration", "seconds", "charts/success_rate", "charts/episode_return",
+                       "charts/episode_length", "charts/episodes", "charts/kl_to_prior", "charts/kl_reward",
+                       "charts/env_steps_per_second", "charts/rollout_env_steps_per_second",
+                       "charts/env_steps_per_decision", "charts/learning_rate", "losses/policy_loss",
+                       "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
+                       "losses/explained_variance"]
+    EVAL_FIELDS = ["env_steps", "success_rate", "episode_return", "episode_length", "episodes", "seconds"]
+
+    def __init__(self, path: str | Path, config: Any, info: dict[str, Any]):
+        """`info`: method, task, seed and the identities of the models the run builds on."""
+        self.path = Path(path)
+        self.config = config
+        self.info = info
+        self.checkpoint_dir = self.path / "checkpoint"
+        self.counters = read_counters(self.checkpoint_dir) if self.checkpoint_dir.exists() else None
+        if self.counters is not None:
+            self._check_same_run()
+        self.path.mkdir(parents=True, exist_ok=True)
+        save_yaml(self.path / "config.yaml", config)
+        save_json(self.path / "run.json", {"format": RUN_FORMAT, **info,
+                                            "provenance": provenance(info.get("command", ""), config)})
+        self.progress = CSVLog(self.path / "progress.csv", self.PROGRESS_FIELDS)
+        self.evals = CSVLog(self.path / "eval.csv", self.EVAL_FIELDS)
+        self.start_env_steps = 0 if self.counters is None else int(self.counters["env_steps"])
+        if self.counters is not None:
+            self.progress.truncate_after(self.start_env_steps)
+            self.evals.truncate_after(self.start_env_steps)
+        self._writer: SummaryWriter | None = None
+
+    @property
+    def resumed(self) -> bool:
+        return self.counters is not None
+
+    def _check_same_run(self) -> None:
+        old = load_yaml(self.path / "config.yaml")
+        new = asdict(self.config)
+        diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new)
+                if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)}
+        if diff:
+            changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in sorted(diff.items())))
+            raise RunError(f"{self.path} holds a run with other settings ({changes}); use another --out to start a "
+                           f"new run, or the same settings to resume it (only --steps may change)")
+        old_info = load_json(self.path / "run.json", "run description")
+        for key in ("method", "task", "models"):
+            if old_info.get(key) != self.info.get(key):
+                raise RunError(f"{self.path} was trained with {key} {old_info.get(key)!r}, now given "
+                               f"{self.info.get(key)!r}; use another --out or the same inputs to resume")
+
+    # -- logging --------------------------------------------------------------------------------
+    @property
+    def writer(self) -> SummaryWriter:
+        # Opened on first use: its background thread should not exist yet when env workers are forked.
+        if self._writer is None:
+            # purge_step drops TensorBoard events the interrupted run logged after its checkpoint.
+            self._writer = SummaryWriter(str(self.path / "tb"), purge_step=self.start_env_steps if self.resumed else None)
+        return self._writer
+
+    def log(self, env_steps: int, row: dict[str, Any]) -> None:
+        self.progress.append({"env_steps": env_steps, **row})
+        for key, value in row.items():
+            if "/" in key and isinstance(value, (int, float)) and value == value:  # skip NaN
+                self.writer.add_scalar(key, value, env_steps)
+
+    def log_eval(self, point: Any) -> None:
+        row = asdict(point)
+        self.evals.append(row)
+        for key in ("success_rate", "episode_return", "episode_length"):
+            self.writer.add_scalar(f"eval/{key}", row[key], row["env_steps"])
+        self.writer.flush()
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save_checkpoint(self, agent: nn.Module, optimizer: torch.optim.Optimizer, counters: dict[str, Any]) -> None:
+        save_checkpoint(self.checkpoint_dir, agent, optimizer, {"update": counters["iteration"], **counters})
+
+    def load_checkpoint(self, agent: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        return load_checkpoint(self.checkpoint_dir, agent, optimizer)
+
+    def finish(self, agent: nn.Module) -> dict[str, Any]:
+        """Save the final policy and `summary.json` (the last evaluation) once the budget is spent."""
+        agent.save(self.path / "policy")
+        evals = read_csv(self.path / "eval.csv")
+        summary = {"method": self.info["method"], "task": self.info["task"], "seed": self.info["seed"],
+                   "final": {k: float(v) for k, v in evals[-1].items()} if evals else None,
+                   "best_success_rate": max((float(r["success_rate"]) for r in evals), default=None)}
+        save_json(self.path / "summary.json", summary)
+        return summary
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

@@ -1,0 +1,125 @@
+"""`ptgm train-high`: PTGM's downstream stage, PPO over the goal codebook with the prior's KL reward.
+
+The high-level policy pi_H(i | s) picks a code every `low_level_steps` env steps; the frozen
+low-level policy pursues it (`ptgm.rl.hierarchical`). Each high-level step's reward is the sum of
+the task rewards plus -kl_reward * KL(pi_H(.|s) || pi_P(.|s)) at the state where the code was
+chosen. Ablations: `--no-goal-prior` (no KL reward), `--continuous` (the policy outputs the goal
+vector itself, a Gaussian; there is no prior over goal vectors, so no KL reward), other
+`--low-level-steps` and `--kl-reward`, `--initialize-with-prior`, and any codebook size
+(`ptgm codebook --n-codes`, with its low-level policy and prior).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ptgm.config import ConfigError
+from ptgm.envs import get_task, get_world
+from ptgm.goals.codebook import Codebook
+from ptgm.io import load_json
+from ptgm.models.low_level import LowLevelPolicy
+from ptgm.models.prior import GoalPrior
+from ptgm.rl.hierarchical import HierarchicalVecEnv
+from ptgm.rl.policies import ActorCritic, GaussianActorCritic
+from ptgm.rl.ppo import PPOConfig, learn
+from ptgm.rl.run import Run
+
+DEFAULT_LOW_LEVEL_STEPS = 10
+DEFAULT_KL_REWARD = 0.05
+
+
+@dataclass(kw_only=True)
+class HighConfig(PPOConfig):
+    low: str  # low-level policy directory (from `ptgm train-low`)
+    codebook: str  # codebook directory (from `ptgm codebook`) the low-level policy and the prior were trained with
+    prior: str | None = None  # goal prior directory (from `ptgm train-prior`); unused with --no-goal-prior or --continuous
+    kl_reward: float = DEFAULT_KL_REWARD  # alpha: each high-level step adds -alpha * KL(pi_H || pi_P) (paper: 0.05)
+    no_goal_prior: bool = False  # ablation: no KL reward to the goal prior (alpha = 0)
+    low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
+    cond_scale: float = 7.0  # classifier-free guidance of the low-level policy (paper: 7)
+    initialize_with_prior: bool = False  # start the policy's encoder and head from the goal prior's weights
+    continuous: bool = False  # ablation: the policy outputs a goal vector (Gaussian) instead of a code index
+    obs_mode: str | None = None  # observation the policy reads: symbolic | pixels (default: the prior's, else the low-level policy's)
+    steps_per_iter: int = 256  # high-level steps per PPO iteration, summed over envs (paper: 40)
+    batch_size: int = 64  # high-level transitions per minibatch (paper: 40)
+    epochs: int = 4  # passes over each iteration's transitions (paper: 5)
+    label: str = ""  # method name in reports (default: ptgm, ptgm-no-prior or ptgm-continuous, plus non-default settings)
+
+    @property
+    def uses_prior_reward(self) -> bool:
+        return not self.no_goal_prior and not self.continuous and self.kl_reward > 0
+
+    def validate(self) -> None:
+        super().validate()
+        if self.low_level_steps < 1:
+            raise ConfigError(f"--low-level-steps must be at least 1, got {self.low_level_steps}")
+        if self.kl_reward < 0:
+            raise ConfigError(f"--kl-reward must be >= 0, got {self.kl_reward}")
+        if (self.uses_prior_reward or self.initialize_with_prior) and not self.prior:
+            raise ConfigError("the KL reward and --initialize-with-prior need the goal prior: pass --prior DIR "
+                              "(or --no-goal-prior to train without it)")
+        if self.continuous and self.initialize_with_prior:
+            raise ConfigError("--initialize-with-prior copies the prior's code head, which a continuous policy lacks")
+
+
+def method_name(cfg: HighConfig) -> str:
+    """How reports name this run: the method, plus the ablation settings that differ from the defaults."""
+    if cfg.label:
+        return cfg.label
+    base = "ptgm-continuous" if cfg.continuous else "ptgm" if cfg.uses_prior_reward else "ptgm-no-prior"
+    extras = []
+    if cfg.low_level_steps != DEFAULT_LOW_LEVEL_STEPS:
+        extras.append(f"k={cfg.low_level_steps}")
+    if cfg.uses_prior_reward and cfg.kl_reward != DEFAULT_KL_REWARD:
+        extras.append(f"alpha={cfg.kl_reward:g}")
+    if cfg.initialize_with_prior:
+        extras.append("init-prior")
+    return base + (f"[{','.join(extras)}]" if extras else "")
+
+
+def train_high(cfg: HighConfig) -> Path:
+    """Train the high-level policy; returns the run directory."""
+    cfg.validate()
+    torch.set_num_threads(cfg.threads)
+    world = get_world(cfg.world)
+    get_task(cfg.task, world, cfg.tasks_file)
+    low = LowLevelPolicy.load(cfg.low)
+    codebook = Codebook.load(cfg.codebook, embedder=low.embedder, dim=low.goal_dim)
+    prior = GoalPrior.load(cfg.prior, codebook) if cfg.uses_prior_reward or cfg.initialize_with_prior else None
+    obs_mode = cfg.obs_mode or (prior.obs_mode if prior is not None else low.obs_mode)
+    method = method_name(cfg)
+    models = {"low": load_json(Path(cfg.low) / "config.json")["weights_sha256"],
+              "codebook": codebook.fingerprint,
+              "prior": load_json(Path(cfg.prior) / "config.json")["weights_sha256"] if prior is not None else None}
+    run = Run(cfg.out or f"runs/{method}-{cfg.task}-s{cfg.seed}", cfg,
+              {"method": method, "task": cfg.task, "seed": cfg.seed, "command": "ptgm train-high", "models": models,
+               "inputs": {"low": cfg.low, "codebook": cfg.codebook, "prior": cfg.prior}, "obs_mode": obs_mode,
+               "n_codes": codebook.n_codes})
+
+    torch.manual_seed(cfg.seed)
+    if cfg.continuous:
+        agent: ActorCritic = GaussianActorCritic(world, obs_mode, codebook.dim, cfg.hidden)
+    else:
+        agent = ActorCritic(world, obs_mode, codebook.n_codes, cfg.hidden)
+        if cfg.initialize_with_prior:
+            agent.initialize_from_prior(prior)
+    agent.meta = {"task": cfg.task, "method": method, "actions": "goals" if cfg.continuous else "codes",
+                  "codebook_fingerprint": codebook.fingerprint, "low_level_steps": cfg.low_level_steps,
+                  "cond_scale": cfg.cond_scale, "models": models}
+    reward_prior = prior if cfg.uses_prior_reward else None
+    obs_modes = {obs_mode} | ({reward_prior.obs_mode} if reward_prior is not None else set())
+
+    def make_env(n_envs: int) -> HierarchicalVecEnv:
+        return HierarchicalVecEnv(cfg.task, n_envs, low, codebook, cfg.low_level_steps, cfg.cond_scale,
+                                  cfg.continuous, obs_modes, cfg.world, cfg.tasks_file, cfg.vector, cfg.seed)
+
+    try:
+        with make_env(cfg.n_envs) as env, make_env(cfg.eval_envs or cfg.n_envs) as eval_env:
+            learn(cfg, agent, env, eval_env, run, reward_prior, cfg.kl_reward if reward_prior is not None else 0.0)
+        run.finish(agent)
+    finally:
+        run.close()
+    return run.path

@@ -1,0 +1,236 @@
+"""N task environments stepped in lockstep, where some may be held still: the base of both RL envs.
+
+`TaskVecEnv` runs a Gymnasium vector env (`AsyncVectorEnv`: one subprocess per world, so both
+cores step worlds; or `SyncVectorEnv` in-process, for tests and debugging) and decides episode
+boundaries itself instead of letting the vector env autoreset:
+
+- each worker's env reports the end of an episode in `info` (never in the returned flags), so the
+  vector env never resets anything behind our back, in every Gymnasium autoreset mode;
+- an env can be *paused* (action `PAUSE`): its worker returns the last observation without
+  stepping the world. A high-level step pauses an env whose episode ended mid-way while the
+  others finish their low-level steps; evaluation pauses envs that have no episode left to play;
+- ended envs are reset together at the end of the transition, with the next world seed.
+
+A transition (`Transition`) reports, per env, the task reward summed over its env steps, how many
+env steps it took (budgets and curves count env steps), whether the episode ended and how, and
+the statistics of every episode that finished.
+
+Observations are dicts by mode: `"symbolic"` always (from `info`, cheap), `"pixels"` when asked
+for, so the high-level policy, the prior and the low-level policy can each read their own mode.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from ptgm.envs import OBS_MODES, get_world, make_env
+
+PAUSE = -1  # the action that holds an env still for one vector step
+Obs = dict[str, np.ndarray]  # observation mode -> (N, ...) batch
+
+
+class PausableEnv(gym.Wrapper):
+    """A task env for lockstep vector workers: `PAUSE` holds it still; episode ends go in `info`."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._last: tuple[np.ndarray, dict] | None = None
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        info = {**info, "terminated": False, "truncated": False, "world_seed": self.env.unwrapped.world_seed}
+        self._last = (obs, info)
+        return obs, info
+
+    def step(self, action):
+        if int(action) == PAUSE:
+            obs, info = self._last
+            return obs, 0.0, False, False, {**info, "terminated": False, "truncated": False, "success": False}
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = {**info, "terminated": bool(terminated), "truncated": bool(truncated),
+                "world_seed": self.env.unwrapped.world_seed}
+        self._last = (obs, info)
+        return obs, reward, False, False, info
+
+
+def _worker_env(world: str, obs_mode: str, task: str, tasks_file: str | None) -> gym.Env:
+    return PausableEnv(make_env(world, obs_mode=obs_mode, task=task, tasks_file=tasks_file))
+
+
+@dataclass
+class EpisodeStats:
+    """One finished episode."""
+
+    env: int  # which env played it
+    world_seed: int  # the world it was played in
+    episode_return: float  # sum of the task rewards
+    length: int  # environment steps
+    success: bool  # the task's success event happened
+
+
+@dataclass
+class Transition:
+    """What one vector step (a primitive action, or a whole high-level step) did to each of the N envs."""
+
+    obs: Obs  # observations after it: a new episode's first one where an episode ended
+    reward: np.ndarray  # (N,) float32: task reward summed over the env steps it took
+    terminated: np.ndarray  # (N,) bool: the episode ended in a terminal state (success, death)
+    truncated: np.ndarray  # (N,) bool: the episode hit the task's step limit
+    env_steps: np.ndarray  # (N,) int64: environment steps it took (0 for paused envs)
+    final_obs: Obs  # the last observation of each ended episode (equals `obs` elsewhere)
+    episodes: list[EpisodeStats] = field(default_factory=list)  # episodes that finished during it
+
+    @property
+    def ended(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+class TaskVecEnv:
+    """N envs of one task in lockstep; `step(actions)` takes one primitive action per env."""
+
+    def __init__(self, task: str, n_envs: int, obs_modes: Iterable[str] = ("symbolic",), world: str = "crafter",
+                 tasks_file: str | Path | None = None, vector: str = "async"):
+        self.obs_modes = tuple(sorted(set(obs_modes)))
+        for mode in self.obs_modes:
+            if mode not in OBS_MODES:
+                raise ValueError(f"unknown observation mode {mode!r}; valid: {', '.join(OBS_MODES)}")
+        if n_envs < 1:
+            raise ValueError(f"n_envs must be at least 1, got {n_envs}")
+        self.world = get_world(world)
+        self.task = task
+        self.n_envs = n_envs
+        env_mode = "pixels" if "pixels" in self.obs_modes else "symbolic"
+        make = partial(_worker_env, world, env_mode, task, None if tasks_file is None else str(tasks_file))
+        probe = make()  # fails here, in this process, on a bad task name or file
+        probe.reset(seed=0)  # also compiles the world generator once, which forked workers inherit
+        probe.close()
+        if vector == "async":
+            # Workers only step worlds (never torch), so forking is safe and skips re-importing the world.
+            self.envs: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(
+                [make] * n_envs, context="fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        elif vector == "sync":
+            self.envs = gym.vector.SyncVectorEnv([make] * n_envs)
+        else:
+            raise ValueError(f"unknown vector backend {vector!r}; valid: async, sync")
+        self.obs: Obs = {}
+        self.idle = np.zeros(n_envs, bool)  # no episode left to play (finite seed lists only)
+        self._seeds: deque[int] | None = None
+        self._world_seed = np.zeros(n_envs, np.int64)
+        self._return = np.zeros(n_envs, np.float64)
+        self._length = np.zeros(n_envs, np.int64)
+        self._success = np.zeros(n_envs, bool)
+
+    # -- episodes -------------------------------------------------------------------------------
+    def reset(self, seed: int | None = None, seeds: Sequence[int] | None = None) -> Obs:
+        """Start new episodes in every env.
+
+        `seed`: training; the first worlds are `seed`, `seed + 1`, ... and later worlds follow each
+        env's own seeded RNG, forever. `seeds`: evaluation; exactly these worlds are played, in
+        order, and an env with no world left goes idle."""
+        if seeds is not None:
+            self._seeds = deque(int(s) for s in seeds)
+            first = [self._seeds.popleft() if self._seeds else None for _ in range(self.n_envs)]
+            self.idle = np.array([s is None for s in first])
+            first = [0 if s is None else s for s in first]  # idle envs still need some world
+        else:
+            self._seeds = None
+            self.idle = np.zeros(self.n_envs, bool)
+            first = [None if seed is None else seed + i for i in range(self.n_envs)]
+        obs, info = self.envs.reset(seed=first)
+        self.obs = self._views(obs, info)
+        self._world_seed[:] = info["world_seed"]
+        self._return[:], self._length[:], self._success[:] = 0.0, 0, False
+        return self.obs
+
+    def step(self, actions: np.ndarray) -> Transition:
+        """One primitive action per env (ignored for idle envs)."""
+        return self.step_primitive(actions)
+
+    def step_primitive(self, actions: np.ndarray) -> Transition:
+        """One env step with a primitive action per env; subclasses whose `step` means more keep this."""
+        self._begin_transition()
+        self._env_step(np.asarray(actions, np.int64))
+        return self._end_transition()
+
+    def close(self) -> None:
+        self.envs.close()
+
+    def __enter__(self) -> "TaskVecEnv":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the parts of a transition (a high-level step calls _env_step many times) ----------------
+    def _begin_transition(self) -> None:
+        n = self.n_envs
+        self._running = ~self.idle  # envs whose transition has not ended yet
+        self._reward = np.zeros(n, np.float32)
+        self._steps = np.zeros(n, np.int64)
+        self._terminated = np.zeros(n, bool)
+        self._truncated = np.zeros(n, bool)
+        self._final = {k: v.copy() for k, v in self.obs.items()}
+        self._episodes: list[EpisodeStats] = []
+
+    def _env_step(self, actions: np.ndarray) -> None:
+        """One vector step; envs not running get `PAUSE`, whatever `actions` says."""
+        running = self._running.copy()
+        actions = np.where(running, actions, PAUSE)
+        obs, reward, _, _, info = self.envs.step(actions)
+        views = self._views(obs, info)
+        reward = np.asarray(reward, np.float32)
+        terminated = running & info["terminated"]
+        truncated = running & info["truncated"]
+        ended = terminated | truncated
+        self._reward[running] += reward[running]
+        self._steps[running] += 1
+        self._return[running] += reward[running]
+        self._length[running] += 1
+        self._success[running] |= info["success"][running]
+        self._terminated |= terminated
+        self._truncated |= truncated
+        for k, v in views.items():
+            self.obs[k][running] = v[running]
+            self._final[k][running] = v[running]
+        for i in np.flatnonzero(ended):
+            self._episodes.append(EpisodeStats(int(i), int(self._world_seed[i]), float(self._return[i]),
+                                               int(self._length[i]), bool(self._success[i])))
+        self._running = running & ~ended
+
+    def _end_transition(self) -> Transition:
+        """Reset the envs whose episode ended (or idle them when their seed list ran out)."""
+        ended = self._terminated | self._truncated
+        if ended.any():
+            seeds: list[int | None] = [None] * self.n_envs
+            if self._seeds is not None:
+                for i in np.flatnonzero(ended):
+                    if self._seeds:
+                        seeds[i] = self._seeds.popleft()
+                    else:
+                        self.idle[i] = True
+            restart = ended & ~self.idle
+            if restart.any():
+                obs, info = self.envs.reset(seed=seeds, options={"reset_mask": restart})
+                for k, v in self._views(obs, info, restart).items():
+                    self.obs[k][restart] = v[restart]
+                self._world_seed[restart] = info["world_seed"][restart]
+            self._return[ended], self._length[ended], self._success[ended] = 0.0, 0, False
+        return Transition({k: v.copy() for k, v in self.obs.items()}, self._reward, self._terminated,
+                          self._truncated, self._steps, self._final, self._episodes)
+
+    def _views(self, obs: np.ndarray, info: dict, rows: np.ndarray | None = None) -> Obs:
+        views = {"symbolic": np.asarray(info["symbolic"], np.uint8)} if "symbolic" in self.obs_modes else {}
+        if "pixels" in self.obs_modes:
+            views["pixels"] = np.asarray(obs, np.uint8)
+        if rows is not None and "symbolic" in views and "symbolic" in self.obs:
+            # A masked reset reports info only for the envs it reset; keep the others' rows.
+            views["symbolic"] = np.where(rows[:, None], views["symbolic"], self.obs["symbolic"])
+        return views
