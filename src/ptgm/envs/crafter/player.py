@@ -302,10 +302,7 @@ class Sleep(Objective):
             pl.no_shelter_until = pl.t + 40  # get a pickaxe first; ask again later
             return None
         if self.fallback is None:
-            if w.inv["wood_pickaxe"]:
-                self.fallback = pl._collect("stone", STONE, min(9, w.inv["stone"] + 4), "mountain")
-            else:
-                self.fallback = Explore("mountain")
+            self.fallback = pl._collect("stone", STONE, min(9, w.inv["stone"] + 4), "mountain")
             self.fallback.start(pl)
         a = self.fallback.step(pl)
         if a is None:
@@ -630,23 +627,6 @@ class ScriptedPlayer:
                     return DO
                 return MOVE_LEFT + nav.DIR_INDEX[(dx, dy)]
         return None
-
-    def _flee(self) -> Optional[int]:
-        """Step to the free neighbour farthest from nearby zombies (only when weak)."""
-        w = self.w
-        threats = [o for o in w.zombies if abs(int(o.pos[0]) - w.pos[0]) + abs(int(o.pos[1]) - w.pos[1]) <= 3]
-        if not threats:
-            return None
-        best, best_k = -1, None
-        for k in range(4):
-            c = (w.pos[0] + int(DIRS[k, 0]), w.pos[1] + int(DIRS[k, 1]))
-            if not w.free(c):
-                continue
-            d = min(abs(int(o.pos[0]) - c[0]) + abs(int(o.pos[1]) - c[1]) for o in threats)
-            if d > best:
-                best, best_k = d, k
-        cur = min(abs(int(o.pos[0]) - w.pos[0]) + abs(int(o.pos[1]) - w.pos[1]) for o in threats)
-        return MOVE_LEFT + best_k if best_k is not None and best > cur else None
 
     def _run_objective(self) -> int:
         for _ in range(4):
