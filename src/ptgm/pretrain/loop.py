@@ -13,7 +13,6 @@ drawn and ends with the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,7 +99,7 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
         total = min(total, cfg.max_updates)
 
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    counters: dict[str, Any] = {"update": 0, "best_val_loss": math.inf, "best_update": None, "best": None,
+    counters: dict[str, Any] = {"update": 0, "best_val_loss": None, "best_update": None, "best": None,
                                 "last": None, "last_eval_update": None, "train_seconds": 0.0}
     saved = read_counters(out / "checkpoint")
     if saved is not None:
@@ -123,7 +122,7 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
         counters["last"], counters["last_eval_update"] = metrics, update
         for key, value in metrics.items():
             writer.add_scalar(f"charts/{key}", value, update)
-        if metrics["val_loss"] < counters["best_val_loss"]:
+        if counters["best_val_loss"] is None or metrics["val_loss"] < counters["best_val_loss"]:
             counters.update(best_val_loss=metrics["val_loss"], best_update=update, best=metrics)
             model.meta = {**meta, "metrics": metrics, "update": update}
             model.save(out)
@@ -135,40 +134,36 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
         rng = np.random.default_rng([cfg.seed, epoch, dist.rank])
         objective.new_epoch(rng)
         order = rng.permutation(objective.n_train)
-        tic = time.perf_counter()
         for b in range(first_batch, updates_per_epoch):
             if update >= total:
                 break
+            tic = time.perf_counter()
             model.train()
             loss, stats = objective.loss(net, order[b * batch_per_rank : (b + 1) * batch_per_rank])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            counters["train_seconds"] += time.perf_counter() - tic
             update += 1
             bar.update(1)
             for key, value in {"loss": loss.item(), **stats}.items():
                 running.setdefault(key, []).append(value)
 
             if writer is not None and (update % 50 == 0 or update == total):
-                counters["train_seconds"] += time.perf_counter() - tic
-                tic = time.perf_counter()
                 for key, values in running.items():
                     writer.add_scalar(f"losses/{key}", float(np.mean(values)), update)
                 writer.add_scalar("charts/epoch", update / updates_per_epoch, update)
                 writer.add_scalar("charts/samples_per_second",
-                                  (update - start) * cfg.batch_size / max(counters["train_seconds"], 1e-9), update)
+                                  update * cfg.batch_size / max(counters["train_seconds"], 1e-9), update)
                 running = {}
             if dist.is_main and (update % cfg.eval_every == 0 or update == total):
                 evaluate(update)
-                tic = time.perf_counter()
             if dist.is_main and (update % cfg.checkpoint_every == 0 or update == total):
                 save_checkpoint(out / "checkpoint", model, optimizer,
                                 {**counters, "update": update, "config": dataclasses.asdict(cfg),
                                  "dataset_id": dataset_id, "world_size": dist.world_size})
-                tic = time.perf_counter()
             if on_update is not None:
                 on_update(update)
-        counters["train_seconds"] += time.perf_counter() - tic
     bar.close()
 
     dist.barrier()
@@ -176,12 +171,12 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
     if dist.is_main:
         if counters["last_eval_update"] != update:
             evaluate(update)
-        samples = (update - start) * cfg.batch_size
+        samples = update * cfg.batch_size  # train_seconds also counts the updates before a resume
         metrics = {
             "best": counters["best"], "best_update": counters["best_update"], "final": counters["last"],
             "updates": update, "updates_per_epoch": updates_per_epoch, "epochs": update / updates_per_epoch,
             "train_samples": update * cfg.batch_size, "resumed_from": start or None, "world_size": dist.world_size,
-            "samples_per_second": samples / counters["train_seconds"] if samples else None,
+            "samples_per_second": samples / counters["train_seconds"] if counters["train_seconds"] else None,
         }
         save_json(out / "metrics.json", metrics)
         writer.close()

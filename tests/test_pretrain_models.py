@@ -1,0 +1,143 @@
+"""The low-level policy (null goal, guidance, saving) and the goal prior (codebook binding)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ptgm.envs import get_world
+from ptgm.goals.codebook import Codebook, CodebookError
+from ptgm.goals.embedders import make_embedder
+from ptgm.models.artifacts import ModelError
+from ptgm.models.low_level import LowLevelPolicy
+from ptgm.models.prior import GoalPrior
+from ptgm.pretrain.train_low import null_goal_mask
+
+WORLD = get_world("crafter")
+EMBEDDER = make_embedder("state", WORLD)
+
+
+def random_obs(mode, n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if mode == "symbolic":
+        layout = WORLD.symbolic_layout
+        view = torch.randint(0, layout.n_ids, (n, layout.view_size), generator=g)
+        items = torch.randint(0, 10, (n, layout.n_items), generator=g)
+        extras = torch.stack([torch.randint(0, 4, (n,), generator=g), torch.randint(0, 256, (n,), generator=g),
+                              torch.randint(0, 2, (n,), generator=g)], 1)
+        return torch.cat([view, items, extras], 1).to(torch.uint8)
+    return torch.randint(0, 256, (n, *WORLD.pixel_shape), generator=g, dtype=torch.uint8)
+
+
+def make_policy(mode="symbolic", hidden=32):
+    torch.manual_seed(0)
+    policy = LowLevelPolicy(WORLD, mode, EMBEDDER.dim, EMBEDDER.settings(), hidden)
+    with torch.no_grad():  # a non-zero null goal, so "uses the null goal" is observable
+        policy.null_goal.normal_()
+    return policy.eval()
+
+
+def test_null_goal_dropout_rate_matches_p_uncond():
+    for p in (0.0, 0.1, 0.5):
+        mask = null_goal_mask(200_000, p, np.random.default_rng(3))
+        assert abs(mask.mean() - p) < 0.005
+    assert not np.array_equal(null_goal_mask(100, 0.5, np.random.default_rng(1)),
+                              null_goal_mask(100, 0.5, np.random.default_rng(2)))
+
+
+def test_unconditional_rows_ignore_the_goal_and_use_the_null_goal():
+    policy = make_policy()
+    obs = random_obs("symbolic", 6)
+    goal_a, goal_b = torch.rand(6, EMBEDDER.dim), torch.rand(6, EMBEDDER.dim)
+    mask = torch.tensor([True, False, True, False, False, True])
+    with torch.no_grad():
+        out_a, out_b = policy(obs, goal_a, mask), policy(obs, goal_b, mask)
+        null = policy(obs, policy.null_goal.expand(6, -1).clone())
+    assert torch.allclose(out_a[mask], out_b[mask]) and torch.allclose(out_a[mask], null[mask])
+    assert not torch.allclose(out_a[~mask], out_b[~mask])
+    # the null goal is learned: a loss on unconditional rows reaches it
+    policy.train()
+    policy(obs, goal_a, mask).sum().backward()
+    assert policy.null_goal.grad is not None and policy.null_goal.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("mode", ["symbolic", "pixels"])
+def test_guidance_arithmetic_in_one_forward_pass(mode):
+    policy = make_policy(mode)
+    obs, goal = random_obs(mode, 5), torch.rand(5, EMBEDDER.dim)
+    with torch.no_grad():
+        cond = policy(obs, goal)
+        uncond = policy(obs, goal, torch.ones(5, dtype=torch.bool))
+    batches = []
+    hook = policy.encoder.register_forward_hook(lambda m, inp, out: batches.append(inp[0].shape[0]))
+    with torch.no_grad():
+        for s in (0.0, 1.0, 7.0):
+            guided = policy.guided_logits(obs, goal, s)
+            assert torch.allclose(guided, (1 + s) * cond - s * uncond, atol=1e-5)
+    hook.remove()
+    assert batches == [10, 10, 10]  # one pass over [conditional; unconditional] each time
+    assert torch.allclose(policy.guided_logits(obs, goal, 0.0), cond, atol=1e-6)
+    # deterministic acting takes the guided argmax
+    assert torch.equal(policy.act(obs, goal, 7.0, deterministic=True), ((8 * cond - 7 * uncond)).argmax(1))
+    assert torch.equal(policy.act(obs, goal, unconditional=True, deterministic=True), uncond.argmax(1))
+
+
+def test_sampled_actions_follow_the_policy_distribution():
+    policy = make_policy()
+    obs, goal = random_obs("symbolic", 1).expand(4000, -1), torch.rand(1, EMBEDDER.dim).expand(4000, -1)
+    with torch.no_grad():
+        probs = torch.softmax(policy.guided_logits(obs[:1], goal[:1], 2.0), 1)[0]
+    actions = policy.act(obs, goal, 2.0, generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(actions, minlength=WORLD.n_actions).float() / len(actions)
+    assert (freq - probs).abs().max() < 0.03
+    same = policy.act(obs, goal, 2.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(actions, same)
+
+
+def test_low_level_save_load_round_trip_and_errors(tmp_path):
+    policy = make_policy("pixels")
+    policy.meta = {"dataset_id": "abc", "provenance": {"command": "test"}}
+    policy.save(tmp_path / "low")
+    config = json.loads((tmp_path / "low" / "config.json").read_text())
+    assert config["obs_mode"] == "pixels" and config["goal_dim"] == EMBEDDER.dim and config["dataset_id"] == "abc"
+    loaded = LowLevelPolicy.load(tmp_path / "low", embedder=EMBEDDER.settings())
+    assert not loaded.training and loaded.meta["dataset_id"] == "abc"
+    obs, goal = random_obs("pixels", 3), torch.rand(3, EMBEDDER.dim)
+    with torch.no_grad():
+        assert torch.equal(loaded.guided_logits(obs, goal, 3.0), policy.guided_logits(obs, goal, 3.0))
+
+    with pytest.raises(ModelError, match="embedder"):
+        LowLevelPolicy.load(tmp_path / "low", embedder={"name": "learned", "dim": 64})
+    weights = tmp_path / "low" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(ModelError, match="checksum"):
+        LowLevelPolicy.load(tmp_path / "low")
+    with pytest.raises(ModelError, match="not found"):
+        LowLevelPolicy.load(tmp_path / "nowhere")
+    GoalPrior(WORLD, "symbolic", 3, "f" * 16, 16).save(tmp_path / "prior")
+    with pytest.raises(ModelError, match="not a ptgm low-level policy"):
+        LowLevelPolicy.load(tmp_path / "prior")
+
+
+def codebook(seed, n=6):
+    codes = np.random.default_rng(seed).random((n, EMBEDDER.dim)).astype(np.float32)
+    return Codebook(codes=codes, embedder=EMBEDDER.settings(), sources=[{"episode": "x", "step": i} for i in range(n)])
+
+
+def test_prior_shapes_and_codebook_binding(tmp_path):
+    book = codebook(0)
+    prior = GoalPrior(WORLD, "symbolic", book.n_codes, book.fingerprint, hidden=32)
+    assert isinstance(prior.head, torch.nn.Linear) and prior.head.out_features == book.n_codes
+    obs = random_obs("symbolic", 4)
+    assert prior(obs).shape == (4, book.n_codes)
+    prior.save(tmp_path / "prior")
+    assert json.loads((tmp_path / "prior" / "config.json").read_text())["codebook_fingerprint"] == book.fingerprint
+    loaded = GoalPrior.load(tmp_path / "prior", book)
+    with torch.no_grad():
+        assert torch.equal(loaded(obs), prior(obs))
+
+    with pytest.raises(CodebookError, match="fingerprint"):
+        GoalPrior.load(tmp_path / "prior", codebook(1))  # same size, other codes
+    with pytest.raises(CodebookError, match="7 codes"):
+        GoalPrior.load(tmp_path / "prior", codebook(0, n=7))

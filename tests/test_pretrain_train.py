@@ -1,0 +1,151 @@
+"""Training the low-level policy and the prior: learning, resuming, the CLI and its outputs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ptgm.cli import main
+from ptgm.data.collect import CollectConfig, collect
+from ptgm.data.split import split_dataset
+from ptgm.data.store import EpisodeStore
+from ptgm.envs import get_world
+from ptgm.goals.codebook import Codebook
+from ptgm.goals.embedders import embed_episode, make_embedder
+from ptgm.models.low_level import LowLevelPolicy
+from ptgm.models.prior import GoalPrior
+from ptgm.pretrain.checkpoint import CheckpointError
+from ptgm.pretrain.episodes import load_episodes
+from ptgm.pretrain.train_low import LowLevelConfig, LowLevelObjective, train_low
+from ptgm.pretrain.train_prior import PriorConfig, train_prior
+
+WORLD = get_world("crafter")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """3,000 frames of the scripted player (predictable actions, so there is something to learn)."""
+    root = tmp_path_factory.mktemp("scripted")
+    collect(CollectConfig(out=str(root), frames=3000, pixels=False, player="scripted", seed=1), progress=False)
+    split_dataset(EpisodeStore(root), val_frames=600)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def pixel_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pixels")
+    collect(CollectConfig(out=str(root), frames=400, pixels=True, player="random", seed=2), progress=False)
+    split_dataset(EpisodeStore(root), val_frames=100)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def codebook_dir(dataset, tmp_path_factory):
+    """Ten codes: embeddings of real training observations spread over the episodes."""
+    store = EpisodeStore(dataset)
+    embedder = make_embedder("state", WORLD)
+    codes, sources = [], []
+    for ep_id in store.split_ids("train"):
+        goals = embed_episode(embedder, store.load(ep_id, ["obs_symbolic"]))
+        for t in np.linspace(0, len(goals) - 1, 4).astype(int)[1:]:
+            codes.append(goals[t])
+            sources.append({"episode": ep_id, "step": int(t)})
+    pick = np.random.default_rng(0).choice(len(codes), size=min(10, len(codes)), replace=False)
+    book = Codebook(np.stack(codes)[pick], embedder.settings(), [sources[i] for i in pick])
+    return str(book.save(tmp_path_factory.mktemp("codebook")))
+
+
+def low_config(dataset, out, **kw):
+    base = dict(data=dataset, out=str(out), hidden=64, batch_size=64, lr=1e-3, epochs=3, eval_every=20,
+                checkpoint_every=10, progress=False)
+    return LowLevelConfig(**{**base, **kw})
+
+
+def test_training_lowers_validation_loss_and_beats_the_majority_action(dataset, tmp_path):
+    cfg = low_config(dataset, tmp_path / "low")
+    store = EpisodeStore(dataset)
+    embedder = make_embedder("state", WORLD)
+    val = load_episodes(store, store.split_ids("val"), "symbolic", embedder)
+    objective = LowLevelObjective(cfg, val, val)
+    torch.manual_seed(cfg.seed)
+    untrained = objective.evaluate(LowLevelPolicy(WORLD, "symbolic", embedder.dim, embedder.settings(), cfg.hidden))
+
+    policy, metrics = train_low(cfg)
+    best = metrics["best"]
+    assert metrics["updates"] == 3 * metrics["updates_per_epoch"] and metrics["resumed_from"] is None
+    assert best["val_loss"] < untrained["val_loss"] - 0.5
+    assert best["val_accuracy"] > best["majority_accuracy"] + 0.1
+    # the saved weights are the best-validation ones and evaluate to the recorded numbers
+    saved = LowLevelPolicy.load(tmp_path / "low", embedder=embedder.settings())
+    assert saved.meta["update"] == metrics["best_update"] and saved.meta["dataset_id"] == store.dataset_id
+    assert objective.evaluate(saved)["val_loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+
+
+def test_resumed_run_continues_from_checkpoint_and_matches_uninterrupted(dataset, tmp_path):
+    class Killed(Exception):
+        pass
+
+    def kill_at_update_17(update):
+        if update == 17:
+            raise Killed
+
+    full, full_metrics = train_low(low_config(dataset, tmp_path / "full", epochs=1))
+    with pytest.raises(Killed):
+        train_low(low_config(dataset, tmp_path / "cut", epochs=1), on_update=kill_at_update_17)
+    state = json.loads((tmp_path / "cut" / "checkpoint" / "state.json").read_text())
+    assert state["update"] == 10  # the last checkpoint before the kill
+
+    seen = []
+    resumed, metrics = train_low(low_config(dataset, tmp_path / "cut", epochs=1), on_update=seen.append)
+    assert metrics["resumed_from"] == 10 and seen[0] == 11 and metrics["updates"] == full_metrics["updates"]
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert metrics["best"] == full_metrics["best"]
+
+    # a checkpoint is only continued by the same run
+    with pytest.raises(CheckpointError, match="lr"):
+        train_low(low_config(dataset, tmp_path / "cut", epochs=1, lr=5e-4))
+    # a longer budget is the same run, extended
+    _, longer = train_low(low_config(dataset, tmp_path / "cut", epochs=2))
+    assert longer["resumed_from"] == full_metrics["updates"] and longer["updates"] == 2 * full_metrics["updates"]
+
+
+def test_prior_learns_codes_better_than_the_majority(dataset, codebook_dir, tmp_path):
+    cfg = PriorConfig(data=dataset, codebook=codebook_dir, out=str(tmp_path / "prior"), hidden=64, batch_size=64,
+                      lr=1e-3, epochs=12, eval_every=30, progress=False)
+    _, metrics = train_prior(cfg)
+    best = metrics["best"]
+    assert best["val_top1"] > best["majority_top1"] + 0.05
+    assert best["val_top5"] >= best["majority_top5"]
+    book = Codebook.load(codebook_dir)
+    prior = GoalPrior.load(tmp_path / "prior", book)
+    assert prior.meta["metrics"] == best
+
+
+def test_cli_writes_the_documented_outputs_for_both_observation_modes(dataset, pixel_dataset, codebook_dir, tmp_path,
+                                                                    capsys):
+    out = tmp_path / "low_px"
+    assert main(["train-low", "--data", pixel_dataset, "--obs", "pixels", "--out", str(out), "--max-updates", "4",
+                 "--batch-size", "32", "--hidden", "32", "--eval-every", "2", "--no-progress", "--seed", "3"]) == 0
+    assert "low-level policy" in capsys.readouterr().out
+    for name in ("weights.safetensors", "config.json", "metrics.json", "run_config.yaml", "checkpoint/state.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    config = json.loads((out / "config.json").read_text())
+    assert config["obs_mode"] == "pixels" and config["provenance"]["config"]["seed"] == 3
+    assert config["dataset_id"] == EpisodeStore(pixel_dataset).dataset_id
+    assert main(["train-low", "--data", dataset, "--obs", "pixels", "--out", str(tmp_path / "y")]) == 2
+    assert "no pixel observations" in capsys.readouterr().err
+
+    out = tmp_path / "prior"
+    assert main(["train-prior", "--data", dataset, "--codebook", codebook_dir, "--out", str(out), "--max-updates", "3",
+                 "--batch-size", "32", "--hidden", "32", "--no-progress"]) == 0
+    assert "majority" in capsys.readouterr().out
+    # errors the user must fix: one line, exit code 2
+    assert main(["train-low", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+    assert main(["train-low", "--data", dataset, "--out", str(tmp_path / "x"), "--min-btwn-goals", "50",
+                 "--max-btwn-goals", "20"]) == 2
+    assert main(["train-low", "--data", dataset, "--out", str(tmp_path / "x"), "--obs", "voxels"]) == 2
+    err = capsys.readouterr().err
+    assert "min_btwn_goals" in err and "valid: pixels, symbolic" in err
