@@ -28,10 +28,10 @@ from tqdm import tqdm
 from ptgm.config import ConfigError
 from ptgm.envs import OBS_MODES
 from ptgm.evaluate.periodic import evaluate
-from ptgm.rl.hierarchical import kl_divergence
+from ptgm.rl.hierarchical import kl_divergence, kl_reward
 from ptgm.rl.policies import ActorCritic, entropy
 from ptgm.rl.run import Run
-from ptgm.rl.vec_env import TaskVecEnv
+from ptgm.rl.vec_env import EpisodeStats, Obs, TaskVecEnv
 
 
 @dataclass(kw_only=True)
@@ -131,6 +131,63 @@ def ppo_update(agent: ActorCritic, optimizer: torch.optim.Optimizer, batch: dict
     return {k: float(np.mean(v)) for k, v in stats.items()}
 
 
+@dataclass
+class Rollout:
+    """`horizon` decisions in each of N envs, all (T, N, ...)."""
+
+    obs: Tensor  # observation each decision was made at (the policy's mode)
+    actions: Tensor  # code / primitive action indices (long) or goal-space actions (float, (T, N, D))
+    logprobs: Tensor  # log pi(action | obs) when it was taken
+    values: Tensor  # V(obs)
+    rewards: Tensor  # task reward over the transition (+ KL reward, + bootstrap at truncation)
+    ended: Tensor  # bool: the episode ended during the transition
+    env_steps: Tensor  # int64: env steps the transition took
+    kl_to_prior: Tensor | None  # KL(pi(.|obs) || prior(.|obs)) per decision, when a prior is given
+    episodes: list[EpisodeStats]  # episodes that finished
+
+
+@torch.no_grad()
+def collect_rollout(agent: ActorCritic, env: TaskVecEnv, obs: Obs, horizon: int, gamma: float,
+                    prior: nn.Module | None = None, kl_coef: float = 0.0) -> tuple[Rollout, Obs]:
+    """Play `horizon` decisions per env from `obs`; returns the rollout and the observations after it.
+
+    With a `prior`, a transition's reward gets -kl_coef * KL(pi(.|s) || prior(.|s)) at the observation
+    s where its action was chosen (`ptgm.rl.hierarchical.kl_reward`)."""
+    n = env.n_envs
+    obs_buf = torch.zeros((horizon, n, *obs[agent.obs_mode].shape[1:]), dtype=torch.uint8)
+    actions, logprobs, values = [], torch.zeros((horizon, n)), torch.zeros((horizon, n))
+    rewards, ended = torch.zeros((horizon, n)), torch.zeros((horizon, n), dtype=torch.bool)
+    env_steps = torch.zeros((horizon, n), dtype=torch.int64)
+    kls, episodes = [], []
+    for t in range(horizon):
+        obs_t = torch.from_numpy(obs[agent.obs_mode])
+        obs_buf[t] = obs_t
+        dist = agent.distribution(obs_t)
+        action = agent.sample(dist)
+        logprobs[t] = agent.log_prob(dist, action)
+        values[t] = agent.value(obs_t)
+        if prior is not None:  # at the state where the code is chosen
+            prior_logits = prior(torch.from_numpy(obs[prior.obs_mode]))
+            kls.append(kl_divergence(dist.logits, prior_logits))
+        step = env.step(action.numpy())
+        reward = torch.from_numpy(step.reward).float()
+        if prior is not None:
+            reward += kl_reward(dist.logits, prior_logits, kl_coef)
+        truncated = step.truncated & ~step.terminated
+        if truncated.any():  # bootstrap: the step limit is not part of the state
+            final_value = agent.value(torch.from_numpy(step.final_obs[agent.obs_mode][truncated]))
+            reward[truncated] += gamma_power(gamma, step.env_steps[truncated]) * final_value
+        actions.append(action)
+        rewards[t] = reward
+        ended[t] = torch.from_numpy(step.ended)
+        env_steps[t] = torch.from_numpy(step.env_steps)
+        episodes.extend(step.episodes)
+        obs = step.obs
+    rollout = Rollout(obs_buf, torch.stack(actions), logprobs, values, rewards, ended, env_steps,
+                      torch.stack(kls) if kls else None, episodes)
+    return rollout, obs
+
+
 def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVecEnv, run: Run,
           prior: nn.Module | None = None, kl_coef: float = 0.0) -> dict:
     """Train `agent` on `env` until `cfg.steps` env steps, evaluating and checkpointing into `run`.
@@ -150,9 +207,6 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
     obs = env.reset(seed=world_seed)
     if hasattr(env, "generator"):
         env.generator.manual_seed(world_seed)
-
-    def as_tensor(o: dict[str, np.ndarray], mode: str) -> Tensor:
-        return torch.from_numpy(o[mode])
 
     def evaluate_now() -> None:
         point, _ = evaluate(agent, eval_env, cfg.eval_episodes, counters["env_steps"], cfg.eval_deterministic,
@@ -177,60 +231,28 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
         iteration_start = time.perf_counter()
 
         # -- rollout: `horizon` decisions in each env ------------------------------------------
-        obs_buf = torch.zeros((horizon, n_envs, *obs[agent.obs_mode].shape[1:]), dtype=torch.uint8)
-        actions_buf: list[Tensor] = []
-        logprobs = torch.zeros((horizon, n_envs))
-        values = torch.zeros((horizon, n_envs))
-        rewards = torch.zeros((horizon, n_envs))
-        ended = torch.zeros((horizon, n_envs), dtype=torch.bool)
-        durations = torch.zeros((horizon, n_envs), dtype=torch.int64)
-        kls: list[Tensor] = []
-        episodes = []
-        for t in range(horizon):
-            obs_t = as_tensor(obs, agent.obs_mode)
-            with torch.no_grad():
-                dist = agent.distribution(obs_t)
-                action = agent.sample(dist)
-                logprobs[t] = agent.log_prob(dist, action)
-                values[t] = agent.value(obs_t)
-                if prior is not None:
-                    kl = kl_divergence(dist.logits, prior(as_tensor(obs, prior.obs_mode)))
-                    kls.append(kl)
-            step = env.step(action.numpy())
-            reward = torch.from_numpy(step.reward).float()
-            if prior is not None:
-                reward -= kl_coef * kl
-            truncated = torch.from_numpy(step.truncated & ~step.terminated)
-            if truncated.any():  # bootstrap: the step limit is not in the state
-                with torch.no_grad():
-                    final_value = agent.value(as_tensor(step.final_obs, agent.obs_mode)[truncated])
-                reward[truncated] += gamma_power(cfg.gamma, step.env_steps[truncated.numpy()]) * final_value
-            obs_buf[t] = obs_t
-            actions_buf.append(action)
-            rewards[t] = reward
-            ended[t] = torch.from_numpy(step.ended)
-            durations[t] = torch.from_numpy(step.env_steps)
-            episodes.extend(step.episodes)
-            counters["env_steps"] += int(step.env_steps.sum())
-            obs = step.obs
+        rollout, obs = collect_rollout(agent, env, obs, horizon, cfg.gamma, prior, kl_coef)
+        counters["env_steps"] += int(rollout.env_steps.sum())
         rollout_seconds = time.perf_counter() - iteration_start
 
         # -- advantages and update -------------------------------------------------------------
         with torch.no_grad():
-            next_value = agent.value(as_tensor(obs, agent.obs_mode))
-        advantages, returns = compute_advantages(rewards, values, ended, durations, next_value, cfg.gamma,
-                                                 cfg.gae_lambda)
-        batch = {"obs": obs_buf.flatten(0, 1), "actions": torch.stack(actions_buf).flatten(0, 1),
-                 "logprobs": logprobs.flatten(), "advantages": advantages.flatten(), "returns": returns.flatten()}
+            next_value = agent.value(torch.from_numpy(obs[agent.obs_mode]))
+        advantages, returns = compute_advantages(rollout.rewards, rollout.values, rollout.ended, rollout.env_steps,
+                                                 next_value, cfg.gamma, cfg.gae_lambda)
+        batch = {"obs": rollout.obs.flatten(0, 1), "actions": rollout.actions.flatten(0, 1),
+                 "logprobs": rollout.logprobs.flatten(), "advantages": advantages.flatten(),
+                 "returns": returns.flatten()}
         losses = ppo_update(agent, optimizer, batch, cfg)
         counters["iteration"] += 1
 
         # -- logging ---------------------------------------------------------------------------
-        env_steps_now = int(durations.sum())
+        env_steps_now = int(rollout.env_steps.sum())
         seconds = time.perf_counter() - iteration_start
-        explained = 1 - (returns.flatten() - values.flatten()).var() / returns.flatten().var().clamp_min(1e-8)
+        explained = 1 - (returns - rollout.values).var() / returns.var().clamp_min(1e-8)
         nan = float("nan")
-        kl_mean = float(torch.cat(kls).mean()) if kls else nan
+        episodes = rollout.episodes
+        kl_mean = float(rollout.kl_to_prior.mean()) if rollout.kl_to_prior is not None else nan
         row = {
             "iteration": counters["iteration"],
             "seconds": round(time.perf_counter() - started, 2),
@@ -239,10 +261,10 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
             "charts/episode_length": float(np.mean([e.length for e in episodes])) if episodes else nan,
             "charts/episodes": len(episodes),
             "charts/kl_to_prior": kl_mean,
-            "charts/kl_reward": -kl_coef * kl_mean if kls else nan,
+            "charts/kl_reward": -kl_coef * kl_mean,
             "charts/env_steps_per_second": env_steps_now / seconds,
             "charts/rollout_env_steps_per_second": env_steps_now / rollout_seconds,
-            "charts/env_steps_per_decision": env_steps_now / durations.numel(),
+            "charts/env_steps_per_decision": env_steps_now / rollout.env_steps.numel(),
             "charts/learning_rate": optimizer.param_groups[0]["lr"],
             **{f"losses/{k}": v for k, v in losses.items()},
             "losses/explained_variance": float(explained),

@@ -148,7 +148,7 @@ class TaskVecEnv:
         self.obs = self._views(obs, info)
         self._world_seed[:] = info["world_seed"]
         self._return[:], self._length[:], self._success[:] = 0.0, 0, False
-        return self.obs
+        return {k: v.copy() for k, v in self.obs.items()}
 
     def step(self, actions: np.ndarray) -> Transition:
         """One primitive action per env (ignored for idle envs)."""

@@ -1,0 +1,196 @@
+"""`ptgm report RUN_DIR...`: learning curves and a table comparing methods across seeds.
+
+Runs are grouped by (task, method), the method being what the run recorded in `run.json`
+(`ptgm`, `ptgm-no-prior`, `ptgm-continuous`, `flat`, with ablation settings in brackets). Each
+run's evaluation curve (`eval.csv`: success rate against environment steps) is interpolated
+linearly onto a grid shared by every run of the task, from 0 to the smallest final step count
+among them, so all methods are compared over the same budget. Per group:
+
+- the curve: mean over seeds with a 95% Student-t confidence band (mean +- t(0.975, n-1) * sd / sqrt(n);
+  no band with one seed);
+- final success: the last grid point, mean and t half-width;
+- env steps to 50% success: per seed, the first crossing of 0.5 on its own evaluation points
+  (linear between the two points around it); the mean over the seeds that cross, and how many do;
+- area under the curve: the mean success rate over the grid (trapezoid / budget), in [0, 1].
+
+Writes `report.png`, `report.md` and `report.csv` to `--out`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ptgm.io import ArtifactError, atomic_write_bytes, load_json
+
+THRESHOLD = 0.5
+
+
+@dataclass
+class Curve:
+    """One run's evaluation curve."""
+
+    path: Path
+    task: str
+    method: str
+    seed: int
+    env_steps: np.ndarray  # (P,) increasing
+    success: np.ndarray  # (P,) success rate at each point
+
+
+def load_curve(run_dir: str | Path) -> Curve:
+    path = Path(run_dir)
+    info = load_json(path / "run.json", "run description")
+    eval_csv = path / "eval.csv"
+    if not eval_csv.is_file():
+        raise ArtifactError(f"{path} has no eval.csv; is it a run directory of `ptgm train-high` or `train-flat`?")
+    with open(eval_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ArtifactError(f"{eval_csv} has no evaluation yet")
+    try:
+        steps = np.array([float(r["env_steps"]) for r in rows])
+        success = np.array([float(r["success_rate"]) for r in rows])
+    except (KeyError, ValueError) as e:
+        raise ArtifactError(f"{eval_csv} is not an evaluation log (columns env_steps, success_rate): {e}") from e
+    if np.any(np.diff(steps) <= 0):
+        raise ArtifactError(f"{eval_csv}: env_steps must increase from row to row")
+    return Curve(path, str(info["task"]), str(info["method"]), int(info["seed"]), steps, success)
+
+
+def t_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, half-width) over axis 0 of a Student-t interval; half-width 0 with a single row."""
+    from scipy.stats import t  # scipy comes with scikit-learn
+
+    values = np.asarray(values, float)
+    mean = values.mean(axis=0)
+    n = values.shape[0]
+    if n < 2:
+        return mean, np.zeros_like(mean)
+    return mean, t.ppf(0.5 + level / 2, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
+
+
+def steps_to(curve: Curve, threshold: float = THRESHOLD) -> float | None:
+    """Env steps at which the success rate first reaches `threshold` (linear between points), or None."""
+    hit = np.flatnonzero(curve.success >= threshold)
+    if not len(hit):
+        return None
+    i = int(hit[0])
+    if i == 0:
+        return float(curve.env_steps[0])
+    x0, x1, y0, y1 = curve.env_steps[i - 1], curve.env_steps[i], curve.success[i - 1], curve.success[i]
+    return float(x0 + (threshold - y0) / (y1 - y0) * (x1 - x0))
+
+
+def grid_for(curves: list[Curve]) -> np.ndarray:
+    """Shared points: 0 .. the smallest final step count, at the median evaluation interval."""
+    end = min(c.env_steps[-1] for c in curves)
+    intervals = np.concatenate([np.diff(c.env_steps) for c in curves if len(c.env_steps) > 1] or [[end]])
+    step = max(float(np.median(intervals)), 1.0)
+    grid = np.arange(0.0, end, step)
+    return np.append(grid, end) if grid[-1] < end else grid
+
+
+@dataclass
+class Group:
+    task: str
+    method: str
+    curves: list[Curve]
+    grid: np.ndarray
+    values: np.ndarray  # (seeds, grid points)
+
+    def row(self) -> dict:
+        final_mean, final_ci = t_band(self.values[:, -1:])
+        span = self.grid[-1] - self.grid[0]
+        aucs = np.trapezoid(self.values, self.grid, axis=1) / span if span > 0 else self.values[:, -1]
+        auc_mean, auc_ci = t_band(aucs[:, None])
+        reach = [s for s in (steps_to(c) for c in self.curves) if s is not None]
+        return {"task": self.task, "method": self.method, "seeds": len(self.curves), "budget": int(self.grid[-1]),
+                "final_success": float(final_mean[0]), "final_success_ci95": float(final_ci[0]),
+                "steps_to_50": float(np.mean(reach)) if reach else None, "seeds_reaching_50": len(reach),
+                "auc": float(auc_mean[0]), "auc_ci95": float(auc_ci[0])}
+
+
+def build_groups(run_dirs: list[str | Path]) -> list[Group]:
+    if not run_dirs:
+        raise ValueError("give at least one run directory")
+    curves = [load_curve(d) for d in run_dirs]
+    by_task: dict[str, list[Curve]] = defaultdict(list)
+    for c in curves:
+        by_task[c.task].append(c)
+    groups = []
+    for task, task_curves in sorted(by_task.items()):
+        grid = grid_for(task_curves)
+        by_method: dict[str, list[Curve]] = defaultdict(list)
+        for c in task_curves:
+            by_method[c.method].append(c)
+        for method, group in sorted(by_method.items()):
+            values = np.stack([np.interp(grid, c.env_steps, c.success) for c in sorted(group, key=lambda c: c.seed)])
+            groups.append(Group(task, method, sorted(group, key=lambda c: c.seed), grid, values))
+    return groups
+
+
+def format_table(rows: list[dict]) -> str:
+    """A Markdown table of the rows."""
+    lines = ["| task | method | seeds | budget (env steps) | final success | env steps to 50% | AUC |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        reach = (f"{r['steps_to_50']:,.0f} ({r['seeds_reaching_50']}/{r['seeds']})" if r["steps_to_50"] is not None
+                 else f"never (0/{r['seeds']})")
+        lines.append(f"| {r['task']} | {r['method']} | {r['seeds']} | {r['budget']:,} | "
+                     f"{r['final_success']:.2f} ± {r['final_success_ci95']:.2f} | {reach} | "
+                     f"{r['auc']:.3f} ± {r['auc_ci95']:.3f} |")
+    return "\n".join(lines)
+
+
+def plot(groups: list[Group], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({g.task for g in groups})
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for g in (g for g in groups if g.task == task):
+            mean, half = t_band(g.values)
+            line, = ax.plot(g.grid, mean, label=f"{g.method} (n={len(g.curves)})")
+            if len(g.curves) > 1:
+                ax.fill_between(g.grid, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1),
+                                color=line.get_color(), alpha=0.2)
+        ax.set_title(task)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("success rate")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("success rate (mean, 95% t-interval over seeds)")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def report(run_dirs: list[str | Path], out: str | Path) -> tuple[list[dict], Path]:
+    """Compare runs; writes report.png, report.md, report.csv into `out` and returns the table rows."""
+    out = Path(out)
+    groups = build_groups(run_dirs)
+    rows = [g.row() for g in groups]
+    plot(groups, out / "report.png")
+    table = format_table(rows)
+    atomic_write_bytes(out / "report.md", (
+        "# Success rate against environment steps\n\n![curves](report.png)\n\n" + table + "\n\nRuns:\n\n"
+        + "\n".join(f"- {g.task} / {g.method}: " + ", ".join(str(c.path) for c in g.curves) for g in groups)
+        + "\n").encode())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(out / "report.csv", buf.getvalue().encode())
+    return rows, out
