@@ -79,26 +79,39 @@ def fresh_starts(obs_mode: str, n: int, rng: np.random.Generator) -> list[Start]
 
 
 def validation_starts(store: EpisodeStore, obs_mode: str, n: int, steps: int,
-                      rng: np.random.Generator) -> list[Start]:
-    """States at random steps of validation episodes, rebuilt by replaying the recorded actions."""
+                      rng: np.random.Generator, max_tries: int = 10) -> tuple[list[Start], list[str]]:
+    """States at random steps of validation episodes, rebuilt by replaying the recorded actions.
+
+    An episode whose replay does not reproduce its recorded observations (recorded by another
+    version of the world) is skipped; the skipped ones are returned next to the starts."""
     ids = store.split_ids("val")
     if not ids:
         raise DatasetError(f"dataset {store.root} has no validation episodes to start from")
-    starts = []
-    for ep_id in rng.choice(ids, size=n):
-        info_ep = store.episode(str(ep_id))
-        arrays = store.load(str(ep_id), ["actions", "obs_symbolic"])
-        # Leave room for K steps before the episode's own end.
-        t = int(rng.integers(0, max(1, info_ep.length - steps)))
+    starts: list[Start] = []
+    skipped: list[str] = []
+    while len(starts) < n:
+        if len(skipped) >= max_tries * n:
+            raise DatasetError(
+                f"replaying validation episodes of {store.root} from their seeds does not reproduce their recorded "
+                f"observations ({', '.join(skipped[:5])}, ...): the dataset was recorded with another version of the "
+                f"world; collect it again or evaluate without --data (fresh worlds only)")
+        ep_id = str(rng.choice(ids))
+        info_ep = store.episode(ep_id)
+        arrays = store.load(ep_id, ["actions", "obs_symbolic"])
+        t = int(rng.integers(0, max(1, info_ep.length - steps)))  # leave room for K steps before the episode's end
         env = make_env(obs_mode=obs_mode)
         obs, info = env.reset(seed=info_ep.env_seed)
-        for action in arrays["actions"][:t]:
+        replayed = np.array_equal(info["symbolic"], arrays["obs_symbolic"][0])
+        for i, action in enumerate(arrays["actions"][:t]):
             obs, _, _, _, info = env.step(int(action))
-        if not np.array_equal(info["symbolic"], arrays["obs_symbolic"][t]):
-            raise DatasetError(f"replaying {ep_id} of {store.root} from seed {info_ep.env_seed} did not reproduce "
-                               f"step {t}; the dataset was recorded with another world version or settings")
-        starts.append(Start("val", env, obs, info["symbolic"].copy(), f"{ep_id} step {t}"))
-    return starts
+            if not np.array_equal(info["symbolic"], arrays["obs_symbolic"][i + 1]):
+                replayed = False
+                break
+        if replayed:
+            starts.append(Start("val", env, obs, info["symbolic"].copy(), f"{ep_id} step {t}"))
+        else:
+            skipped.append(f"{ep_id} step {t}")
+    return starts, skipped
 
 
 def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, starts: list[Start],
@@ -158,12 +171,12 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
 
     rng = np.random.default_rng(cfg.seed)
     starts = {"fresh": fresh_starts(policy.obs_mode, cfg.episodes, rng)}
-    store = None
+    store, skipped = None, []
     if cfg.data is not None:
         store = EpisodeStore(cfg.data)
         if store.world != world.name:
             raise DatasetError(f"dataset {cfg.data} is of world {store.world!r}, the policy of {world.name!r}")
-        starts["val"] = validation_starts(store, policy.obs_mode, cfg.episodes, cfg.steps, rng)
+        starts["val"], skipped = validation_starts(store, policy.obs_mode, cfg.episodes, cfg.steps, rng)
 
     policies = [("random", "random", 0.0), ("unconditional", "uncond", 0.0)]
     policies += [(f"goal s={s:g}", "goal", float(s)) for s in cfg.cond_scale]
@@ -177,7 +190,7 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
     results = summarise(rollouts, codes, len(starts["fresh"]))
     results.update({
         "config": cfg, "policy": str(cfg.low), "codebook_fingerprint": codebook.fingerprint,
-        "starts": {kind: [s.where for s in ss] for kind, ss in starts.items()},
+        "starts": {kind: [s.where for s in ss] for kind, ss in starts.items()}, "replay_skipped": skipped,
         "provenance": provenance("ptgm eval-low", cfg, dataset_id=store.dataset_id if store else None),
     })
     save_json(cfg.out or Path(cfg.low) / "eval_low.json", results)

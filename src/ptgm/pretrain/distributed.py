@@ -45,6 +45,15 @@ class Distributed:
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return int(t.item())
 
+    def in_sync(self, module: torch.nn.Module) -> bool:
+        """Whether every process holds exactly the same parameters (each must call it)."""
+        if not self.enabled:
+            return True
+        flat = torch.cat([p.detach().flatten() for p in module.parameters()])
+        gathered = [torch.empty_like(flat) for _ in range(self.world_size)]
+        dist.all_gather(gathered, flat)
+        return all(torch.equal(gathered[0], other) for other in gathered[1:])
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

@@ -166,7 +166,9 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
                 on_update(update)
     bar.close()
 
-    dist.barrier()
+    # DDP keeps the processes' weights equal by construction; a cheap check turns a silent drift into an error.
+    if not dist.in_sync(model):
+        raise RuntimeError("the training processes ended with different weights; DDP lost synchronisation")
     metrics: dict[str, Any] = {}
     if dist.is_main:
         if counters["last_eval_update"] != update:
