@@ -1,0 +1,125 @@
+"""eval-low: the reach and distance measures, restored start states, and the command's output."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ptgm.cli import main
+from ptgm.data.collect import CollectConfig, collect
+from ptgm.data.split import split_dataset
+from ptgm.data.store import EpisodeStore
+from ptgm.envs import get_world
+from ptgm.evaluate.eval_low import command_codes, fresh_starts, validation_starts
+from ptgm.goals.codebook import Codebook
+from ptgm.goals.embedders import embed_episode, make_embedder
+from ptgm.pretrain.train_low import LowLevelConfig, train_low
+
+WORLD = get_world("crafter")
+EMBEDDER = make_embedder("state", WORLD)
+
+
+class ReplayActions:
+    """A stand-in policy that plays a fixed action sequence in every rollout, whatever the goal."""
+
+    n_actions = WORLD.n_actions
+
+    def __init__(self, actions):
+        self.actions, self.t = list(actions), 0
+
+    def act(self, obs, goal, cond_scale=0.0, deterministic=False, generator=None, unconditional=False):
+        action = self.actions[min(self.t, len(self.actions) - 1)]
+        self.t += 1
+        return torch.full((obs.shape[0],), action, dtype=torch.long)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval_data")
+    collect(CollectConfig(out=str(root), frames=1500, pixels=False, player="scripted", seed=3, max_episode_steps=250),
+            progress=False)
+    split_dataset(EpisodeStore(root), val_frames=400)
+    return str(root)
+
+
+def test_reached_and_distance_follow_the_states_the_rollout_visits():
+    rng = np.random.default_rng(0)
+    starts = fresh_starts("symbolic", 2, rng)
+    actions = rng.integers(1, 5, size=25)  # moves only
+    # Where those moves lead from start 0: that state's embedding is code 0; the two starts are codes 1 and 2.
+    env = __import__("copy").deepcopy(starts[0].env)
+    for a in actions:
+        _, _, _, _, info = env.step(int(a))
+    target_goal = EMBEDDER.embed(info["symbolic"][None])[0]
+    start_goals = EMBEDDER.embed(np.stack([s.symbolic for s in starts]))
+    book = Codebook(np.stack([target_goal, *start_goals]), EMBEDDER.settings(), [{}] * 3)
+    assert len(set(book.nearest(book.codes).tolist())) == 3  # three distinct codes
+
+    out = command_codes(ReplayActions(actions), "goal", 0.0, starts, book, np.array([0, 1, 2]), EMBEDDER,
+                        steps=len(actions), deterministic=True, seed=0)
+    # rollouts are code-major: (code 0, start 0), (code 0, start 1), (code 1, start 0), ...
+    assert out["reached"][0] and out["dist_final"][0] == pytest.approx(0.0, abs=1e-6)
+    assert out["dist_start"][0] > 0 and out["dist_min"][0] == pytest.approx(0.0, abs=1e-6)
+    assert out["start_at_code"].tolist() == [False, False, True, False, False, True]
+    assert out["dist_start"][2] == pytest.approx(0.0, abs=1e-6)  # start 0 commanded its own state
+    # the saved starts are untouched by the rollouts: running again gives the same numbers
+    again = command_codes(ReplayActions(actions), "goal", 0.0, starts, book, np.array([0, 1, 2]), EMBEDDER,
+                          steps=len(actions), deterministic=True, seed=0)
+    for key in out:
+        assert np.array_equal(out[key], again[key]), key
+
+
+def test_validation_starts_are_restored_exactly(dataset):
+    store = EpisodeStore(dataset)
+    starts, skipped = validation_starts(store, "symbolic", 3, 20, np.random.default_rng(1))
+    assert skipped == [] and len(starts) == 3
+    for start in starts:
+        ep_id, _, t = start.where.split()
+        recorded = store.load(ep_id, ["obs_symbolic"])["obs_symbolic"][int(t)]
+        assert np.array_equal(start.symbolic, recorded) and ep_id in store.split_ids("val")
+
+
+def test_unreplayable_dataset_is_a_clear_error(dataset, tmp_path):
+    import shutil
+
+    from ptgm.data.store import DatasetError
+    from ptgm.io import load_json, save_json
+
+    copy = tmp_path / "shifted"
+    shutil.copytree(dataset, copy)
+    manifest = load_json(copy / "manifest.json")
+    for e in manifest["episodes"]:
+        e["env_seed"] += 1  # another world than the one recorded
+    save_json(copy / "manifest.json", manifest)
+    split = load_json(copy / "split.json")
+    split["dataset_id"] = EpisodeStore(copy).dataset_id
+    save_json(copy / "split.json", split)
+    with pytest.raises(DatasetError, match="does not reproduce"):
+        validation_starts(EpisodeStore(copy), "symbolic", 1, 10, np.random.default_rng(0), max_tries=3)
+
+
+def test_eval_low_command_reports_every_policy_side_by_side(dataset, tmp_path, capsys):
+    low = tmp_path / "low"
+    train_low(LowLevelConfig(data=dataset, out=str(low), hidden=32, batch_size=64, max_updates=20, eval_every=10,
+                             progress=False))
+    store = EpisodeStore(dataset)
+    goals = embed_episode(EMBEDDER, store.load(store.split_ids("train")[0], ["obs_symbolic"]))
+    Codebook(goals[[0, 30, 60]], EMBEDDER.settings(), [{"step": t} for t in (0, 30, 60)]).save(tmp_path / "cb")
+
+    assert main(["eval-low", "--low", str(low), "--codebook", str(tmp_path / "cb"), "--data", dataset,
+                 "--episodes", "2", "--steps", "8", "--cond-scale", "0", "3", "--no-progress", "--seed", "4"]) == 0
+    text = capsys.readouterr().out
+    summary = [line for line in text.splitlines() if line.startswith("eval-low summary")]
+    assert len(summary) == 1 and "random" in summary[0] and "goal s=3" in summary[0]
+    results = json.loads((low / "eval_low.json").read_text())
+    assert list(results["summary"]) == ["random", "unconditional", "goal s=0", "goal s=3"]
+    for stats in results["summary"].values():
+        assert stats["rollouts"] == 3 * 2 * 2 and 0.0 <= stats["reached"] <= 1.0
+    assert len(results["per_code"]["random"]) == 3 and set(results["per_kind"]["random"]) == {"fresh", "val"}
+    assert results["replay_skipped"] == [] and results["config"]["seed"] == 4
+    # every policy starts from the same states
+    assert all(len(v) == 2 for v in results["starts"].values())
+
+    assert main(["eval-low", "--low", str(low), "--codebook", str(tmp_path / "nowhere")]) == 2
+    assert "codebook" in capsys.readouterr().err
