@@ -52,12 +52,33 @@ class Codebook:
         """Index of the code with the highest cosine similarity to each goal, (B, D) -> (B,)."""
         return cosine_similarity(goals, self.codes).argmax(axis=1)
 
-    def check(self, embedder: dict[str, Any] | None = None, dim: int | None = None) -> "Codebook":
+    def check(self, embedder: dict[str, Any] | None = None, dim: int | None = None,
+              dataset_id: str | None = None) -> "Codebook":
         if embedder is not None and embedder != self.embedder:
-            raise CodebookError(f"codebook was built with embedder {self.embedder}, but the caller uses {embedder}")
+            raise CodebookError(f"codebook was built with embedder {self.embedder}, but the caller uses {embedder}; "
+                                f"rebuild it with `ptgm codebook --embedding {embedder.get('name')}` or use that embedder")
         if dim is not None and dim != self.dim:
             raise CodebookError(f"codebook codes have dimension {self.dim}, but the caller expects {dim}")
+        if dataset_id is not None and self.meta.get("dataset_id") not in (None, dataset_id):
+            raise CodebookError(f"codebook was built from dataset {self.meta['dataset_id'][:12]}, "
+                                f"but the caller uses dataset {dataset_id[:12]}")
         return self
+
+    def check_samples(self, where: str = "codebook") -> None:
+        """When the clustering arrays are present, every code must be its chosen sample's goal."""
+        x = self.extras
+        if "chosen" not in x or "sample_goals" not in x:
+            return
+        chosen, goals = x["chosen"], x["sample_goals"]
+        n_samples = len(goals)
+        if chosen.shape != (self.n_codes,) or goals.ndim != 2 or goals.shape[1] != self.dim:
+            raise CodebookError(f"{where}: clustering arrays disagree with the codes (chosen {chosen.shape}, "
+                                f"sample_goals {goals.shape}, codes {self.codes.shape})")
+        for key in ("points", "labels", "sample_episode", "sample_step"):
+            if key in x and len(x[key]) != n_samples:
+                raise CodebookError(f"{where}: '{key}' has {len(x[key])} rows, expected {n_samples} samples")
+        if chosen.min() < 0 or chosen.max() >= n_samples or not np.array_equal(goals[chosen], self.codes):
+            raise CodebookError(f"{where}: the codes are not the goals of their chosen samples (file changed or corrupt)")
 
     def save(self, out: str | Path) -> Path:
         out = Path(out)
@@ -69,7 +90,8 @@ class Codebook:
         return out
 
     @classmethod
-    def load(cls, path: str | Path, embedder: dict[str, Any] | None = None, dim: int | None = None) -> "Codebook":
+    def load(cls, path: str | Path, embedder: dict[str, Any] | None = None, dim: int | None = None,
+             dataset_id: str | None = None) -> "Codebook":
         path = Path(path)
         meta = load_json(path / "codebook.json", "codebook metadata")
         if meta.get("format") != CODEBOOK_FORMAT:
@@ -87,7 +109,8 @@ class Codebook:
         book = cls(codes.astype(np.float32), meta["embedder"], meta["sources"], own, arrays)
         if book.fingerprint != meta["fingerprint"]:
             raise CodebookError(f"{path}: codes do not match their recorded fingerprint (file changed or corrupt)")
-        return book.check(embedder, dim)
+        book.check_samples(str(path))
+        return book.check(embedder, dim, dataset_id)
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,0 +1,93 @@
+"""Stage 3a: sample goals from the training split and build their clustering features.
+
+A goal sample is one observation of a training episode: its goal embedding (what the codebook
+will hold) and the actions that led to it. The paper clusters `[goal, sum of the last H one-hot
+actions]` so that behaviours with similar views (chopping a tree vs. walking past it) separate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ptgm.data.store import DatasetError, EpisodeStore
+from ptgm.goals.embedders import GoalEmbedder
+
+
+@dataclass
+class GoalSamples:
+    episode_ids: list[str]  # the sampled episodes; `episode` indexes this list
+    episode: np.ndarray  # (M,) int32 index into episode_ids
+    step: np.ndarray  # (M,) int32 observation index t within its episode
+    goals: np.ndarray  # (M, D) float32 goal embeddings of observation t
+    action_history: np.ndarray  # (M, n_actions) float32 counts of each action in the H steps before t
+
+    def __len__(self) -> int:
+        return int(len(self.step))
+
+
+def choose_episodes(store: EpisodeStore, episodes: int, seed: int) -> list[str]:
+    """`episodes` training episodes drawn at random with `seed` (all of them when -1 or more than exist)."""
+    train = store.split_ids("train")  # raises DatasetError with the command to run when unsplit
+    if not train:
+        raise DatasetError(f"dataset {store.root} has no training episodes")
+    if episodes == 0 or episodes < -1:
+        raise ValueError(f"--episodes must be a positive number or -1 (all), got {episodes}")
+    if episodes == -1 or episodes >= len(train):
+        return sorted(train)
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(train, size=episodes, replace=False).tolist())
+
+
+def action_history_counts(actions: np.ndarray, steps: np.ndarray, history: int, n_actions: int) -> np.ndarray:
+    """For each observation index t in `steps`, how often each action was taken in actions[t-history:t]."""
+    onehot = np.zeros((len(actions) + 1, n_actions), np.float32)
+    onehot[np.arange(1, len(actions) + 1), actions.astype(np.int64)] = 1.0
+    cumulative = np.cumsum(onehot, axis=0)  # cumulative[t] = counts of actions[0:t]
+    return cumulative[steps] - cumulative[np.maximum(steps - history, 0)]
+
+
+def sample_goals(store: EpisodeStore, embedder: GoalEmbedder, episode_ids: list[str], sample_interval: int,
+                 action_history: int, n_actions: int) -> GoalSamples:
+    """Every `sample_interval`-th observation of each episode, from t = `action_history` on (so every
+    sample has a full action history, as in the published code), with its goal and action counts."""
+    if sample_interval < 1:
+        raise ValueError(f"--sample-interval must be >= 1, got {sample_interval}")
+    if action_history < 0:
+        raise ValueError(f"--action-history must be >= 0, got {action_history}")
+    obs_key = "obs_symbolic" if embedder.needs == "symbolic" else "obs_pixels"
+    if obs_key == "obs_pixels" and not store.has_pixels:
+        raise DatasetError(f"embedder {embedder.name!r} reads pixel frames, but dataset {store.root} has none "
+                           f"(it was collected with --no-pixels); use --embedding state or collect with pixels")
+    ep_index, steps, goals, history = [], [], [], []
+    for i, ep_id in enumerate(episode_ids):
+        arrays = store.load(ep_id, keys=[obs_key, "actions"])
+        t = np.arange(action_history, len(arrays["actions"]) + 1, sample_interval, dtype=np.int64)
+        if len(t) == 0:
+            continue
+        ep_index.append(np.full(len(t), i, np.int32))
+        steps.append(t.astype(np.int32))
+        goals.append(embedder.embed(arrays[obs_key][t]).astype(np.float32))
+        history.append(action_history_counts(arrays["actions"], t, action_history, n_actions))
+    if not steps:
+        raise DatasetError(f"no goal samples: the {len(episode_ids)} sampled episodes of {store.root} are all "
+                           f"shorter than --action-history {action_history}")
+    return GoalSamples(list(episode_ids), np.concatenate(ep_index), np.concatenate(steps),
+                       np.concatenate(goals), np.concatenate(history))
+
+
+def clustering_features(samples: GoalSamples, action_weight: float) -> np.ndarray:
+    """`[goal, action counts]`, each block divided by its spread (RMS distance to its mean) so that
+    neither dominates by its units (goals lie in [0, 1], counts in [0, H]); `action_weight` then
+    sets the actions' share. Without action history, the goals alone."""
+    goals = samples.goals / _spread(samples.goals)
+    if samples.action_history.sum() == 0 or action_weight == 0:
+        return goals.astype(np.float32)
+    actions = samples.action_history / _spread(samples.action_history) * action_weight
+    return np.concatenate([goals, actions], axis=1).astype(np.float32)
+
+
+def _spread(x: np.ndarray) -> float:
+    spread = float(np.sqrt(((x - x.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    return spread if spread > 1e-8 else 1.0
