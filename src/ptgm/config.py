@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, .
         flag = "--" + f.name.replace("_", "-")
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else (f.default if f.default is not dataclasses.MISSING else f.default_factory())
-        text = helps.get(f.name, "")
+        text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help strings with %
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
         elif typing.get_origin(tp) in (list, tuple):
