@@ -272,4 +272,4 @@ def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
         "provenance": provenance("ptgm train-encoder", cfg, dataset_id=store.dataset_id),
     }
     save_model(out, model, record)
-    return {**record, "out": str(out)}
+    return {**read_config(out, ENCODER_FORMAT, "learned goal encoder"), "out": str(out)}
