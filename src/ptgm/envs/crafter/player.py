@@ -34,6 +34,7 @@ CREATURE_SIGHT = 6
 TABLE_WOOD = constants.place["table"]["uses"]["wood"]
 FURNACE_STONE = constants.place["furnace"]["uses"]["stone"]
 PLACEABLE = nav.lut([GRASS, SAND, PATH])
+HEALED = 8  # health at which a hurt player leaves its shelter
 
 
 class World:
@@ -220,6 +221,9 @@ class Sleep(Objective):
         self.visited_c2 = False
         self.slept = False
         self.fallback: Optional[Objective] = None
+        # Hurt players rest walled in until healed: regeneration is slow (one point per
+        # ~25 steps awake, twice that asleep) and every zombie met costs two.
+        self.heal = pl.w.inv["health"] <= pl.hurt_at
 
     def step(self, pl: "ScriptedPlayer") -> Optional[int]:
         w = pl.w
@@ -229,9 +233,10 @@ class Sleep(Objective):
         if w.inv["drink"] <= 2 or w.inv["food"] <= 2:
             return None  # thirst or hunger first; shelter again afterwards
         # Nights are spent in the shelter even once rested (zombies swarm the grass).
-        night = w.game._world.daylight < pl.dusk
+        night = pl.is_night()
         rested = w.inv["energy"] >= constants.items["energy"]["max"]
-        if rested and not night:
+        healing = self.heal and w.inv["health"] < HEALED
+        if rested and not night and not healing:
             return None
         if pl.enclosed():
             return NOOP if rested else SLEEP
@@ -375,6 +380,7 @@ class ScriptedPlayer:
         self.thirst_at = int(self.rng.integers(3, 6))
         self.hunger_at = int(self.rng.integers(3, 6))
         self.tired_at = int(self.rng.integers(2, 5))
+        self.hurt_at = int(self.rng.integers(3, 6))
         self.dusk = float(self.rng.uniform(0.4, 0.6))  # how early it heads for shelter
         self.no_shelter_until = 0
         self.objective_log = []
@@ -428,6 +434,12 @@ class ScriptedPlayer:
             if abs(zx - px) + abs(zy - py) <= 10:
                 region = cost[max(0, zx - 2): zx + 3, max(0, zy - 2): zy + 3]
                 region[region > 0] += 4
+        # Stay out of skeletons' line of fire (arrows fly straight, two damage each).
+        for sk in w.skeletons:
+            sx, sy = int(sk.pos[0]), int(sk.pos[1])
+            if abs(sx - px) + abs(sy - py) <= 12:
+                for line in (cost[max(0, sx - 4): sx + 5, sy], cost[sx, max(0, sy - 4): sy + 5]):
+                    line[line > 0] += 3
         cost[w.occupied] = 0
         # Unknown ground costs a little more so the player prefers known routes.
         cost = np.where(self.seen | (cost == 0), cost, cost + 1).astype(np.int16)
@@ -537,6 +549,11 @@ class ScriptedPlayer:
             return NOOP
         return a
 
+    def is_night(self) -> bool:
+        """Dark enough to stay walled in. (Waiting for brighter mornings, when zombies
+        have despawned, was tried: the longer stays cost more in hunger than they saved.)"""
+        return self.w.game._world.daylight < self.dusk
+
     def _enemy_near(self, r: int) -> bool:
         px, py = self.w.pos
         return any(
@@ -620,13 +637,17 @@ class ScriptedPlayer:
         """Hit a zombie or skeleton standing next to the player (fleeing rarely works)."""
         w = self.w
         px, py = w.pos
+        adjacent = []
         for o in w.zombies + w.skeletons:
-            dx, dy = int(o.pos[0]) - px, int(o.pos[1]) - py
-            if abs(dx) + abs(dy) == 1:
-                if w.facing == (dx, dy):
-                    return DO
-                return MOVE_LEFT + nav.DIR_INDEX[(dx, dy)]
-        return None
+            d = (int(o.pos[0]) - px, int(o.pos[1]) - py)
+            if abs(d[0]) + abs(d[1]) == 1:
+                adjacent.append(d)
+        if not adjacent:
+            return None
+        # Finish the one in front first: turning between two attackers wastes every hit.
+        if w.facing in adjacent:
+            return DO
+        return MOVE_LEFT + nav.DIR_INDEX[adjacent[0]]
 
     def _run_objective(self) -> int:
         for _ in range(4):
@@ -653,7 +674,7 @@ class ScriptedPlayer:
     def _need(self) -> Optional[str]:
         """The most urgent bodily need, if any."""
         inv = self.w.inv
-        night = self.w.game._world.daylight < self.dusk
+        night = self.is_night()
         # Evening (light fading, night ahead): top up before holing up for the night.
         phase = (self.w.game._step / 300) % 1 + 0.3
         extra = 2 if 0.55 < phase < 0.9 else 0
@@ -668,7 +689,7 @@ class ScriptedPlayer:
         # Nights swarm with zombies on grass: spend them walled in, asleep. Also rest to
         # heal faster (sleeping doubles recovery) when badly hurt.
         if inv["energy"] <= self.tired_at or night or (
-            inv["health"] <= 4 and inv["energy"] < 9 and not self._enemy_near(4)
+            inv["health"] <= self.hurt_at and not self._enemy_near(2)
         ):
             return "sleep"
         return None
@@ -780,6 +801,20 @@ class ScriptedPlayer:
 
         return Make()
 
+    def _shortfall(self, near_table: bool) -> dict[str, int]:
+        """Materials the next missing pickaxe still needs, stations to build included."""
+        inv = self.w.inv
+        tool = next((t for t in ("wood_pickaxe", "stone_pickaxe", "iron_pickaxe") if not inv[t]), None)
+        if tool is None:
+            return {}
+        info = constants.make[tool]
+        need = dict(info["uses"])
+        if not near_table:
+            need["wood"] = need.get("wood", 0) + TABLE_WOOD
+        if "furnace" in info["nearby"] and not (self._station_cells(True) & (self.dist < 40)).any():
+            need["stone"] = need.get("stone", 0) + FURNACE_STONE
+        return {k: v - inv[k] for k, v in need.items() if inv[k] < v}
+
     def _place_step(self, action: int, stand: Optional[np.ndarray]) -> Optional[int]:
         targets = PLACEABLE[self.w.mat] & ~self.w.occupied
         a = self.approach(targets, "place", stand, 30)
@@ -835,10 +870,14 @@ class ScriptedPlayer:
         has = lambda k: inv[k] > 0  # noqa: E731
         tables = (w.mat == TABLE) & (self.dist < 40)
         near_table = tables.any()
+        # Like a person, it works toward its next pickaxe: what that still lacks weighs more.
+        short = self._shortfall(near_table)
+        drive = lambda item: 3.0 if item in short else 1.0  # noqa: E731
         wood_goal = int(rng.integers(4, 10))
         if inv["wood"] < 9:
             low = inv["wood"] < 4
-            want(4.0 if low else 1.0, "collect_wood", lambda: self._collect("wood", TREE, wood_goal, "grass"))
+            want((4.0 if low else 1.0) * drive("wood"), "collect_wood",
+                 lambda: self._collect("wood", TREE, wood_goal, "grass"))
         if inv["wood"] >= TABLE_WOOD and (not near_table or rng.random() < 0.05):
             want(2.0 if not near_table else 0.2, "place_table", lambda: self._place("table", PLACE_TABLE, None))
         for tool, act in (("pickaxe", nav.MAKE_WOOD_PICKAXE), ("sword", nav.MAKE_WOOD_SWORD)):
@@ -848,10 +887,10 @@ class ScriptedPlayer:
         if has("wood_pickaxe"):
             stone_goal = int(rng.integers(3, 10))
             if inv["stone"] < 9:
-                want(2.0 if inv["stone"] < 5 else 0.5, "collect_stone",
+                want((2.0 if inv["stone"] < 5 else 0.5) * drive("stone"), "collect_stone",
                      lambda: self._collect("stone", STONE, stone_goal, "mountain"))
             if inv["coal"] < 2:
-                want(1.5, "collect_coal", lambda: self._collect("coal", COAL, inv["coal"] + 1, "mountain"))
+                want(1.5 * drive("coal"), "collect_coal", lambda: self._collect("coal", COAL, inv["coal"] + 1, "mountain"))
         for tool, act in (("pickaxe", nav.MAKE_STONE_PICKAXE), ("sword", nav.MAKE_STONE_SWORD)):
             item = f"stone_{tool}"
             if has("wood") and has("stone") and not has(item) and (near_table or inv["wood"] >= TABLE_WOOD + 1):
@@ -862,7 +901,7 @@ class ScriptedPlayer:
                 want(1.5, "place_furnace",
                      lambda: self._place("furnace", PLACE_FURNACE, lambda pl: nav.near(pl.w.mat == TABLE, 1)))
         if has("stone_pickaxe") and inv["iron"] < 2:
-            want(2.0, "collect_iron", lambda: self._collect("iron", IRON, inv["iron"] + 1, "mountain"))
+            want(2.0 * drive("iron"), "collect_iron", lambda: self._collect("iron", IRON, inv["iron"] + 1, "mountain"))
         for tool, act in (("pickaxe", nav.MAKE_IRON_PICKAXE), ("sword", nav.MAKE_IRON_SWORD)):
             item = f"iron_{tool}"
             if has("wood") and has("coal") and has("iron") and not has(item):
