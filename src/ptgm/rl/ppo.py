@@ -194,6 +194,8 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
 
     With a `prior` (the goal prior over the same codes), each transition's reward gets
     -kl_coef * KL(pi(.|s) || prior(.|s)) at the observation s where its code was chosen."""
+    # One thread: on a shared 2-core machine, more spin-wait against the env workers and run far slower.
+    torch.set_num_threads(cfg.threads)
     optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
     counters = {"iteration": 0, "env_steps": 0, "next_eval": 0, "last_eval": -1,
                 "next_checkpoint": cfg.checkpoint_every, "seconds": 0.0}

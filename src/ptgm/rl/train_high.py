@@ -37,7 +37,7 @@ class HighConfig(PPOConfig):
     codebook: str  # codebook directory (from `ptgm codebook`) the low-level policy and the prior were trained with
     prior: str | None = None  # goal prior directory (from `ptgm train-prior`); unused with --no-goal-prior or --continuous
     kl_reward: float = DEFAULT_KL_REWARD  # alpha: each high-level step adds -alpha * KL(pi_H || pi_P) (paper: 0.05)
-    no_goal_prior: bool = False  # ablation: no KL reward to the goal prior (alpha = 0)
+    goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (alpha = 0)
     low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
     cond_scale: float = 7.0  # classifier-free guidance of the low-level policy (paper: 7)
     initialize_with_prior: bool = False  # start the policy's encoder and head from the goal prior's weights
@@ -50,7 +50,7 @@ class HighConfig(PPOConfig):
 
     @property
     def uses_prior_reward(self) -> bool:
-        return not self.no_goal_prior and not self.continuous and self.kl_reward > 0
+        return self.goal_prior and not self.continuous and self.kl_reward > 0
 
     def validate(self) -> None:
         super().validate()
