@@ -11,7 +11,7 @@ from ptgm.data.collect import CollectConfig, collect
 from ptgm.data.split import split_dataset
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world
-from ptgm.evaluate.eval_low import command_codes, fresh_starts, validation_starts
+from ptgm.evaluate.eval_low import command_codes, fresh_starts, reachable_starts, validation_starts
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import embed_episode, make_embedder
 from ptgm.pretrain.train_low import LowLevelConfig, train_low
@@ -56,16 +56,18 @@ def test_reached_and_distance_follow_the_states_the_rollout_visits():
     book = Codebook(np.stack([target_goal, *start_goals]), EMBEDDER.settings(), [{}] * 3)
     assert len(set(book.nearest(book.codes).tolist())) == 3  # three distinct codes
 
-    out = command_codes(ReplayActions(actions), "goal", 0.0, starts, book, np.array([0, 1, 2]), EMBEDDER,
-                        steps=len(actions), deterministic=True, seed=0)
+    pairs = [(start, code) for code in range(3) for start in starts]
+    out = command_codes(ReplayActions(actions), "goal", 0.0, pairs, book, EMBEDDER, steps=len(actions),
+                        deterministic=True, seed=0)
+    assert out["code"].tolist() == [0, 0, 1, 1, 2, 2]
     # rollouts are code-major: (code 0, start 0), (code 0, start 1), (code 1, start 0), ...
     assert out["reached"][0] and out["dist_final"][0] == pytest.approx(0.0, abs=1e-6)
     assert out["dist_start"][0] > 0 and out["dist_min"][0] == pytest.approx(0.0, abs=1e-6)
     assert out["start_at_code"].tolist() == [False, False, True, False, False, True]
     assert out["dist_start"][2] == pytest.approx(0.0, abs=1e-6)  # start 0 commanded its own state
     # the saved starts are untouched by the rollouts: running again gives the same numbers
-    again = command_codes(ReplayActions(actions), "goal", 0.0, starts, book, np.array([0, 1, 2]), EMBEDDER,
-                          steps=len(actions), deterministic=True, seed=0)
+    again = command_codes(ReplayActions(actions), "goal", 0.0, pairs, book, EMBEDDER, steps=len(actions),
+                          deterministic=True, seed=0)
     for key in out:
         assert np.array_equal(out[key], again[key]), key
 
@@ -78,6 +80,25 @@ def test_validation_starts_are_restored_exactly(dataset):
         ep_id, _, t = start.where.split()
         recorded = store.load(ep_id, ["obs_symbolic"])["obs_symbolic"][int(t)]
         assert np.array_equal(start.symbolic, recorded) and ep_id in store.split_ids("val")
+
+
+def test_reachable_starts_pair_states_with_codes_their_episode_reached_soon_after(dataset):
+    store = EpisodeStore(dataset)
+    ep_id = store.split_ids("val")[0]
+    goals = embed_episode(EMBEDDER, store.load(ep_id, ["obs_symbolic"]))
+    book = Codebook(goals[[5, 40, 90]], EMBEDDER.settings(), [{"step": t} for t in (5, 40, 90)])
+    steps = 30
+    pairs, skipped = reachable_starts(store, book, np.arange(3), EMBEDDER, "symbolic", 4, steps,
+                                      np.random.default_rng(0))
+    assert skipped == [] and pairs
+    assert {c for _, c in pairs} <= {0, 1, 2} and max(np.bincount([c for _, c in pairs])) <= 4
+    for start, code in pairs:
+        ep, _, t = start.where.split()
+        t = int(t)
+        recorded = store.load(ep, ["obs_symbolic"])["obs_symbolic"]
+        assert np.array_equal(start.symbolic, recorded[t])  # restored exactly
+        future = book.nearest(EMBEDDER.embed(recorded[t : t + steps + 1]))
+        assert future[0] != code and code in future[1:]
 
 
 def test_unreplayable_dataset_is_a_clear_error(dataset, tmp_path):
@@ -114,12 +135,14 @@ def test_eval_low_command_reports_every_policy_side_by_side(dataset, tmp_path, c
     assert len(summary) == 1 and "random" in summary[0] and "goal s=3" in summary[0]
     results = json.loads((low / "eval_low.json").read_text())
     assert list(results["summary"]) == ["random", "unconditional", "goal s=0", "goal s=3"]
+    kinds = results["per_kind"]["random"]
+    assert set(kinds) in ({"fresh", "val"}, {"fresh", "val", "reachable"})
+    assert kinds["fresh"]["rollouts"] == kinds["val"]["rollouts"] == 3 * 2
     for stats in results["summary"].values():
-        assert stats["rollouts"] == 3 * 2 * 2 and 0.0 <= stats["reached"] <= 1.0
-    assert len(results["per_code"]["random"]) == 3 and set(results["per_kind"]["random"]) == {"fresh", "val"}
+        assert stats["rollouts"] == sum(k["rollouts"] for k in kinds.values()) and 0.0 <= stats["reached"] <= 1.0
+    assert len(results["per_code"]["random"]) == 3
     assert results["replay_skipped"] == [] and results["config"]["seed"] == 4
-    # every policy starts from the same states
-    assert all(len(v) == 2 for v in results["starts"].values())
+    assert len(results["starts"]["fresh"]) == 2 and len(results["starts"]["val"]) <= 2
 
     assert main(["eval-low", "--low", str(low), "--codebook", str(tmp_path / "nowhere")]) == 2
     assert "codebook" in capsys.readouterr().err

@@ -1,7 +1,14 @@
 """`ptgm eval-low`: does the low-level policy reach the goals it is given?
 
-For every code of a codebook, start from the same states (fresh worlds, and states of the
-validation episodes restored by replaying their recorded actions), command that code for K steps
+For every code of a codebook, command that code for K steps from three kinds of start:
+
+- fresh: new worlds (the same few for every code);
+- val: states at random steps of validation episodes (the same few for every code), restored by
+  replaying the recorded actions from the episode's seed;
+- reachable: for each code, validation states from which the recorded episode went on to reach
+  that code within K steps (and was not at it yet): goals known to be reachable from their start,
+  which is where following the goal, rather than playing as usual, should show;
+
 and measure
 
 - reached: the fraction of rollouts in which, at some step 1..K, the code nearest (cosine) to the
@@ -30,7 +37,7 @@ from ptgm.config import ConfigError
 from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import get_world, make_env
 from ptgm.goals.codebook import Codebook
-from ptgm.goals.embedders import GoalEmbedder, make_embedder
+from ptgm.goals.embedders import GoalEmbedder, embed_episode, make_embedder
 from ptgm.io import provenance, save_json
 from ptgm.models.low_level import LowLevelPolicy
 
@@ -114,17 +121,62 @@ def validation_starts(store: EpisodeStore, obs_mode: str, n: int, steps: int,
     return starts, skipped
 
 
-def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, starts: list[Start],
-                  codebook: Codebook, codes: np.ndarray, embedder: GoalEmbedder, steps: int, deterministic: bool,
+def reachable_starts(store: EpisodeStore, codebook: Codebook, codes: np.ndarray, embedder: GoalEmbedder,
+                     obs_mode: str, per_code: int, steps: int, rng: np.random.Generator,
+                     ) -> tuple[list[tuple[Start, int]], list[str]]:
+    """(start, code) pairs where the recorded validation episode went on to reach `code` within `steps`
+    steps of `start` (and was not at it already): goals known to be reachable from their start.
+
+    Up to `per_code` pairs per code; each episode is replayed once and snapshotted at the chosen steps."""
+    ids = store.split_ids("val")
+    candidates: dict[int, list[tuple[str, int]]] = {int(c): [] for c in codes}
+    for ep_id in ids:
+        arrays = store.load(ep_id, ["obs_symbolic"] if embedder.needs == "symbolic" else ["obs_pixels"])
+        ep_codes = codebook.nearest(embed_episode(embedder, arrays))
+        for c in candidates:
+            hits = np.flatnonzero(ep_codes == c)
+            for t in np.flatnonzero(ep_codes[:-1] != c):
+                # the first visit of c after t, within the next `steps` observations
+                later = hits[np.searchsorted(hits, t + 1):]
+                if len(later) and later[0] - t <= steps:
+                    candidates[c].append((ep_id, int(t)))
+    chosen: dict[str, list[tuple[int, int]]] = {}
+    for c, cands in candidates.items():
+        for i in rng.permutation(len(cands))[:per_code]:
+            ep_id, t = cands[i]
+            chosen.setdefault(ep_id, []).append((t, c))
+    pairs, skipped = [], []
+    for ep_id, wanted in sorted(chosen.items()):
+        info_ep = store.episode(ep_id)
+        arrays = store.load(ep_id, ["actions", "obs_symbolic"])
+        env = make_env(obs_mode=obs_mode)
+        obs, info = env.reset(seed=info_ep.env_seed)
+        at: dict[int, list[int]] = {}
+        for t, c in wanted:
+            at.setdefault(t, []).append(c)
+        for t in range(max(at) + 1):
+            if not np.array_equal(info["symbolic"], arrays["obs_symbolic"][t]):
+                skipped.append(f"{ep_id} step {t}")
+                break
+            for c in at.get(t, []):
+                pairs.append((Start("reachable", copy.deepcopy(env), obs, info["symbolic"].copy(),
+                                    f"{ep_id} step {t}"), c))
+            if t < max(at):
+                obs, _, _, _, info = env.step(int(arrays["actions"][t]))
+    return pairs, skipped
+
+
+def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: list[tuple[Start, int]],
+                  codebook: Codebook, embedder: GoalEmbedder, steps: int, deterministic: bool,
                   seed: int, progress: bool = False) -> dict[str, np.ndarray]:
-    """Command each code from each start for `steps` steps, all rollouts in one batch.
+    """From each (start, code) pair, command the code for `steps` steps; all rollouts in one batch.
 
     mode: "random" (uniform actions), "uncond" (null goal) or "goal" (guided by cond_scale).
-    Returns per rollout (codes x starts, code-major): reached, start_at_code, dist_start, dist_final, dist_min."""
-    target = np.repeat(codes, len(starts))
-    envs = [copy.deepcopy(s.env) for _ in codes for s in starts]
-    obs = np.stack([s.obs for _ in codes for s in starts])
-    symbolic = np.stack([s.symbolic for _ in codes for s in starts])
+    Returns per rollout: code, reached, start_at_code, dist_start, dist_final, dist_min."""
+    target = np.array([c for _, c in pairs], np.int64)
+    envs = [copy.deepcopy(start.env) for start, _ in pairs]
+    obs = np.stack([start.obs for start, _ in pairs])
+    symbolic = np.stack([start.symbolic for start, _ in pairs])
     goal_vecs = codebook.codes[target]
     goal_t = torch.from_numpy(goal_vecs)
     rng = np.random.default_rng(seed)
@@ -154,8 +206,8 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, starts: 
         reached |= now_at_code
         dist_final = dist
         dist_min = np.minimum(dist_min, dist)
-    return {"reached": reached, "start_at_code": at_code, "dist_start": dist_start, "dist_final": dist_final,
-            "dist_min": dist_min}
+    return {"code": target, "reached": reached, "start_at_code": at_code, "dist_start": dist_start,
+            "dist_final": dist_final, "dist_min": dist_min}
 
 
 def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
@@ -170,69 +222,85 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
     codes = np.arange(codebook.n_codes if cfg.codes == 0 else min(cfg.codes, codebook.n_codes))
 
     rng = np.random.default_rng(cfg.seed)
-    starts = {"fresh": fresh_starts(policy.obs_mode, cfg.episodes, rng)}
+    fresh = fresh_starts(policy.obs_mode, cfg.episodes, rng)
+    pairs = {"fresh": [(s, int(c)) for c in codes for s in fresh]}
     store, skipped = None, []
     if cfg.data is not None:
         store = EpisodeStore(cfg.data)
         if store.world != world.name:
             raise DatasetError(f"dataset {cfg.data} is of world {store.world!r}, the policy of {world.name!r}")
-        starts["val"], skipped = validation_starts(store, policy.obs_mode, cfg.episodes, cfg.steps, rng)
+        val, skipped = validation_starts(store, policy.obs_mode, cfg.episodes, cfg.steps, rng)
+        pairs["val"] = [(s, int(c)) for c in codes for s in val]
+        pairs["reachable"], more = reachable_starts(store, codebook, codes, embedder, policy.obs_mode, cfg.episodes,
+                                                    cfg.steps, rng)
+        skipped += more
+        if not pairs["reachable"]:
+            del pairs["reachable"]
 
     policies = [("random", "random", 0.0), ("unconditional", "uncond", 0.0)]
     policies += [(f"goal s={s:g}", "goal", float(s)) for s in cfg.cond_scale]
     rollouts: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for name, mode, scale in policies:
-        rollouts[name] = {}
-        for kind, kind_starts in starts.items():
-            rollouts[name][kind] = command_codes(policy, mode, scale, kind_starts, codebook, codes, embedder,
-                                                 cfg.steps, cfg.deterministic, cfg.seed, cfg.progress)
+        rollouts[name] = {kind: command_codes(policy, mode, scale, kind_pairs, codebook, embedder, cfg.steps,
+                                              cfg.deterministic, cfg.seed, cfg.progress)
+                          for kind, kind_pairs in pairs.items()}
 
-    results = summarise(rollouts, codes, len(starts["fresh"]))
+    results = summarise(rollouts, codes)
     results.update({
         "config": cfg, "policy": str(cfg.low), "codebook_fingerprint": codebook.fingerprint,
-        "starts": {kind: [s.where for s in ss] for kind, ss in starts.items()}, "replay_skipped": skipped,
+        "starts": {kind: sorted({s.where for s, _ in kind_pairs}) for kind, kind_pairs in pairs.items()},
+        "replay_skipped": skipped,
         "provenance": provenance("ptgm eval-low", cfg, dataset_id=store.dataset_id if store else None),
     })
     save_json(cfg.out or Path(cfg.low) / "eval_low.json", results)
     return results
 
 
-def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.ndarray,
-              n_starts: int) -> dict[str, Any]:
+def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.ndarray) -> dict[str, Any]:
     """Rates and mean distance reductions: per policy overall, per start kind, and per code."""
 
-    def stats(r: dict[str, np.ndarray]) -> dict[str, float]:
+    def stats(r: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, float] | None:
+        if mask is not None:
+            r = {k: v[mask] for k, v in r.items()}
+        if len(r["reached"]) == 0:
+            return None
         return {"reached": float(r["reached"].mean()), "start_at_code": float(r["start_at_code"].mean()),
                 "dist_reduction": float((r["dist_start"] - r["dist_final"]).mean()),
                 "dist_reduction_min": float((r["dist_start"] - r["dist_min"]).mean()), "rollouts": len(r["reached"])}
 
     summary, per_kind, per_code = {}, {}, {}
     for name, kinds in rollouts.items():
-        joined = {k: np.concatenate([kinds[kind][k] for kind in kinds]) for k in next(iter(kinds.values()))}
+        joined = {k: np.concatenate([r[k] for r in kinds.values()]) for k in next(iter(kinds.values()))}
         summary[name] = stats(joined)
         per_kind[name] = {kind: stats(r) for kind, r in kinds.items()}
-        by_code = {k: v.reshape(len(kinds), len(codes), n_starts) for k, v in
-                   {k: np.stack([kinds[kind][k] for kind in kinds]) for k in joined}.items()}
-        per_code[name] = [stats({k: v[:, i].ravel() for k, v in by_code.items()}) for i in range(len(codes))]
+        per_code[name] = [stats(joined, joined["code"] == c) for c in codes]
     return {"codes": codes.tolist(), "summary": summary, "per_kind": per_kind, "per_code": per_code}
 
 
 def format_results(results: dict[str, Any]) -> str:
-    """The per-code table (reached % and distance reduction per policy) and one summary line."""
+    """The per-code table (reached % and distance reduction per policy), per start kind lines, one summary line."""
     names = list(results["summary"])
-    head = f"{'code':>5} {'start%':>6} " + " ".join(f"{n[:16]:>16}" for n in names)
-    lines = [f"{'':>12} " + " ".join(f"{'reach%  dDist':>16}" for _ in names), head]
+
+    def cell(stats: dict[str, float] | None) -> str:
+        return f"{'-':>7} {'-':>8}" if stats is None else f"{100 * stats['reached']:>7.1f} {stats['dist_reduction']:>+8.3f}"
+
+    lines = [f"{'':>19} " + " ".join(f"{n[:16]:>16}" for n in names),
+             f"{'code':>5} {'runs':>5} {'start%':>6} " + " ".join(f"{'reach%':>7} {'dDist':>8}" for _ in names)]
     for i, code in enumerate(results["codes"]):
         first = results["per_code"][names[0]][i]
-        cells = " ".join(f"{100 * results['per_code'][n][i]['reached']:>7.1f} {results['per_code'][n][i]['dist_reduction']:>+8.3f}"
-                         for n in names)
-        lines.append(f"{code:>5} {100 * first['start_at_code']:>6.1f} {cells}")
+        runs, start = (0, 0.0) if first is None else (first["rollouts"], 100 * first["start_at_code"])
+        lines.append(f"{code:>5} {runs:>5} {start:>6.1f} " + " ".join(cell(results["per_code"][n][i]) for n in names))
     for kind in next(iter(results["per_kind"].values())):
-        lines.append(f"  {kind:>5} starts: " + ", ".join(
-            f"{n} {100 * results['per_kind'][n][kind]['reached']:.1f}%" for n in names))
+        k = {n: results["per_kind"][n][kind] for n in names}
+        lines.append(f"{kind:>9} starts ({k[names[0]]['rollouts']} rollouts): reached " + ", ".join(
+            f"{n} {100 * k[n]['reached']:.1f}%" for n in names) + " | distance reduction " + ", ".join(
+            f"{n} {k[n]['dist_reduction']:+.3f}" for n in names))
     s = results["summary"]
-    n = s[names[0]]["rollouts"]
-    lines.append(f"eval-low summary ({len(results['codes'])} codes, {n} rollouts per policy): reached "
+    lines.append(f"eval-low summary ({len(results['codes'])} codes, {s[names[0]]['rollouts']} rollouts per policy, "
+                 f"{'+'.join(results['per_kind'][names[0]])} starts): reached "
                  + ", ".join(f"{name} {100 * s[name]['reached']:.1f}%" for name in names)
                  + " | distance reduction " + ", ".join(f"{name} {s[name]['dist_reduction']:+.3f}" for name in names))
+    if results.get("replay_skipped"):
+        lines.append(f"note: {len(results['replay_skipped'])} validation states could not be restored by replay "
+                     f"and were skipped")
     return "\n".join(lines)
