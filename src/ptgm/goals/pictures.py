@@ -42,7 +42,7 @@ _STAGE_OF_EVENT = {"collect_wood": "wood", "place_table": "table", "make_wood_pi
                    "make_iron_sword": "craft", "collect_diamond": "diamond", "collect_drink": "water",
                    "eat_cow": "cow", "defeat_zombie": "zombie", "defeat_skeleton": "skeleton", "wake_up": "sleep",
                    "collect_sapling": "plant", "place_plant": "plant", "eat_plant": "plant"}
-# Order of the overview's groups: a code goes to the first of its tags in this list.
+# Order of the overview's groups, and of tags of equal evidence.
 STAGE_ORDER = ("sleep", "diamond", "iron", "furnace", "coal", "craft", "table", "stone", "wood", "water", "cow",
                "zombie", "skeleton", "plant", "lava", "night", "sand", "explore")
 _BACKGROUND_IDS = {"none", "grass", "path", "player", "arrow", "sand"}
@@ -69,7 +69,8 @@ class CodeView:
 
     @property
     def stage(self) -> str:
-        return next((s for s in STAGE_ORDER if s in self.tags), "explore")
+        """The overview's group: asleep first (nothing else is happening), else the strongest evidence."""
+        return "sleep" if "sleep" in self.tags else (self.tags[0] if self.tags else "explore")
 
 
 def clip_range(step: int) -> tuple[int, int]:
@@ -86,7 +87,13 @@ def describe_code(world: WorldSpec, symbolic: np.ndarray, achievements: np.ndarr
     start, _ = clip_range(step)
     view, inventory, extras = layout.split(symbolic[[start, step]].astype(np.int64))
     extra = dict(zip(layout.extras, extras[1]))
-    tags: set[str] = set()
+    # Tags in order of evidence: what happened in the clip, then what the player faces, then what is near.
+    tags: list[str] = []
+
+    def add(found) -> None:
+        for tag in sorted(set(found) - set(tags), key=_stage_rank):
+            tags.append(tag)
+
     parts = []
 
     events = Counter()
@@ -95,7 +102,7 @@ def describe_code(world: WorldSpec, symbolic: np.ndarray, achievements: np.ndarr
             events[world.achievements[i]] += 1
     if events:
         parts.append(", ".join(name + (f" x{n}" if n > 1 else "") for name, n in sorted(events.items())))
-        tags.update(_STAGE_OF_EVENT.get(name, name) for name in events)
+        add(_STAGE_OF_EVENT.get(name, name) for name in events)
 
     change = inventory[1] - inventory[0]
     vitals = {"health", "food", "drink", "energy"}
@@ -111,26 +118,29 @@ def describe_code(world: WorldSpec, symbolic: np.ndarray, achievements: np.ndarr
         faced = world.id_names[around[1 + dy, 1 + dx]]
         if faced not in _BACKGROUND_IDS:
             parts.append(f"facing {faced}")
+            add([_STAGE_OF_ID[faced]] if faced in _STAGE_OF_ID else [])
     near = sorted({world.id_names[i] for i in around.ravel()} - _BACKGROUND_IDS)
     if near:
         parts.append("next to " + ", ".join(near))
-    tags.update(_STAGE_OF_ID[n] for n in near if n in _STAGE_OF_ID)
+    add(_STAGE_OF_ID[n] for n in near if n in _STAGE_OF_ID)
 
     if extra.get("sleeping"):
         parts.append("asleep")
-        tags.add("sleep")
+        add(["sleep"])
     if "daylight" in extra:
         night = extra["daylight"] / 255.0 < NIGHT_BELOW
         parts.append("night" if night else "day")
         if night:
-            tags.add("night")
+            add(["night"])
 
     owned = [f"{n} {world.items[i]}" if n > 1 else world.items[i] for i, n in enumerate(inventory[1])
              if n > 0 and world.items[i] not in vitals]
     parts.append("has " + (", ".join(owned) if owned else "nothing"))
-    if not tags:
-        tags.add("explore")
-    return " | ".join(parts), sorted(tags, key=lambda t: STAGE_ORDER.index(t) if t in STAGE_ORDER else 99)
+    return " | ".join(parts), tags or ["explore"]
+
+
+def _stage_rank(tag: str) -> int:
+    return STAGE_ORDER.index(tag) if tag in STAGE_ORDER else len(STAGE_ORDER)
 
 
 # -- frames -------------------------------------------------------------------------------------------------
@@ -291,7 +301,7 @@ def save_scatter(points: np.ndarray, labels: np.ndarray, chosen: np.ndarray, pat
 
 def save_overview_png(views: list[CodeView], path: Path, columns: int = 10, scale: int = 2) -> None:
     """One tile per code, in stage order: its goal frame, its number and stage tags."""
-    views = sorted(views, key=lambda v: (STAGE_ORDER.index(v.stage), v.code))
+    views = sorted(views, key=lambda v: (_stage_rank(v.stage), v.code))
     tile_w, tile_h = 64 * scale + 8, 64 * scale + 40
     rows = (len(views) + columns - 1) // columns
     img = Image.new("RGB", (columns * tile_w, 40 + rows * tile_h), (255, 255, 255))
@@ -312,7 +322,7 @@ def save_overview_png(views: list[CodeView], path: Path, columns: int = 10, scal
 def save_overview_html(views: list[CodeView], path: Path, title: str, summary: list[str]) -> None:
     """Every code's clip and description on one page, grouped by stage."""
     groups: dict[str, list[CodeView]] = {}
-    for v in sorted(views, key=lambda v: (STAGE_ORDER.index(v.stage), v.code)):
+    for v in sorted(views, key=lambda v: (_stage_rank(v.stage), v.code)):
         groups.setdefault(v.stage, []).append(v)
     out = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -325,7 +335,8 @@ def save_overview_html(views: list[CodeView], path: Path, title: str, summary: l
         f"<h1>{html.escape(title)}</h1>",
         "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in summary) + "</ul>",
         "<p>Each clip shows the 16 frames leading to the code's sample (the frames whose actions are in its "
-        "action history); the red frame is the goal. Codes are grouped by their first stage tag.</p>",
+        "action history); the red frame is the goal. Codes are grouped by their strongest stage tag: what "
+        "happened in the clip, else what the player faces, else what it stands next to (asleep: sleep).</p>",
         "<p><a href='scatter.png'><img class='scatter' src='scatter.png' alt='t-SNE scatter'></a></p>",
     ]
     for stage, group in groups.items():
