@@ -27,17 +27,17 @@ WORLD = get_world("crafter")
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    """2,500 frames of the random player with pixels: about a dozen episodes."""
+    """2,000 frames of the random player with pixels: about ten episodes."""
     root = tmp_path_factory.mktemp("pixels")
-    collect(CollectConfig(out=str(root), frames=2500, pixels=True, player="random", seed=1), progress=False)
-    split_dataset(EpisodeStore(root), val_frames=700, seed=0)
+    collect(CollectConfig(out=str(root), frames=2000, pixels=True, player="random", seed=1), progress=False)
+    split_dataset(EpisodeStore(root), val_frames=600, seed=0)
     return str(root)
 
 
 @pytest.fixture(scope="module")
 def encoder(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("encoder")
-    cfg = EncoderConfig(data=dataset, out=str(out), steps=100, batch_size=32, eval_every=1000, checkpoint_every=1000,
+    cfg = EncoderConfig(data=dataset, out=str(out), steps=80, batch_size=32, eval_every=1000, checkpoint_every=1000,
                         seed=0)
     record = train_encoder(cfg, progress=False)
     return cfg, record

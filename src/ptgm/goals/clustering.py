@@ -61,6 +61,10 @@ def kmeans(points: np.ndarray, n_clusters: int, seed: int) -> Clusters:
     chosen = np.empty(n_clusters, np.int64)
     for c in range(n_clusters):
         members = np.flatnonzero(labels == c)
+        if len(members) == 0:  # k-means left a cluster empty: give it the nearest sample not yet chosen
+            members = np.setdiff1d(np.arange(len(points)), chosen[:c])
+            labels[members[np.argmin(((points[members] - centers[c]) ** 2).sum(axis=1))]] = c
+            members = np.flatnonzero(labels == c)
         distance = ((points[members] - centers[c]) ** 2).sum(axis=1)
         chosen[c] = members[np.argmin(distance)]
     return Clusters(points.astype(np.float32), labels, centers, chosen)
