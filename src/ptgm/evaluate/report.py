@@ -9,8 +9,9 @@ among them, so all methods are compared over the same budget. Per group:
 - the curve: mean over seeds with a 95% Student-t confidence band (mean +- t(0.975, n-1) * sd / sqrt(n);
   no band with one seed);
 - final success: the last grid point, mean and t half-width;
-- env steps to 50% success: per seed, the first crossing of 0.5 on its own evaluation points
-  (linear between the two points around it); the mean over the seeds that cross, and how many do;
+- env steps to 50% (and to 80%) success: per seed, the first crossing on its own evaluation points
+  (linear between the two points around it) within the shared budget; the mean over the seeds that
+  cross, and how many do;
 - area under the curve: the mean success rate over the grid (trapezoid / budget), in [0, 1].
 
 Writes `report.png`, `report.md` and `report.csv` to `--out`.
@@ -28,7 +29,7 @@ import numpy as np
 
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json
 
-THRESHOLD = 0.5
+THRESHOLDS = (0.5, 0.8)
 
 
 @dataclass
@@ -75,9 +76,16 @@ def t_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndar
     return mean, t.ppf(0.5 + level / 2, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
 
 
-def steps_to(curve: Curve, threshold: float = THRESHOLD) -> float | None:
-    """Env steps at which the success rate first reaches `threshold` (linear between points), or None."""
+def steps_to(curve: Curve, threshold: float = 0.5, until: float | None = None) -> float | None:
+    """Env steps at which the success rate first reaches `threshold` (linear between points), or None
+    when it does not by `until` (default: the curve's end)."""
     hit = np.flatnonzero(curve.success >= threshold)
+    if until is not None:
+        cut = np.interp(until, curve.env_steps, curve.success)
+        keep = curve.env_steps < until
+        curve = Curve(curve.path, curve.task, curve.method, curve.seed, np.append(curve.env_steps[keep], until),
+                      np.append(curve.success[keep], cut))
+        hit = np.flatnonzero(curve.success >= threshold)
     if not len(hit):
         return None
     i = int(hit[0])
@@ -109,11 +117,14 @@ class Group:
         span = self.grid[-1] - self.grid[0]
         aucs = np.trapezoid(self.values, self.grid, axis=1) / span if span > 0 else self.values[:, -1]
         auc_mean, auc_ci = t_band(aucs[:, None])
-        reach = [s for s in (steps_to(c) for c in self.curves) if s is not None]
-        return {"task": self.task, "method": self.method, "seeds": len(self.curves), "budget": int(self.grid[-1]),
-                "final_success": float(final_mean[0]), "final_success_ci95": float(final_ci[0]),
-                "steps_to_50": float(np.mean(reach)) if reach else None, "seeds_reaching_50": len(reach),
-                "auc": float(auc_mean[0]), "auc_ci95": float(auc_ci[0])}
+        row = {"task": self.task, "method": self.method, "seeds": len(self.curves), "budget": int(self.grid[-1]),
+               "final_success": float(final_mean[0]), "final_success_ci95": float(final_ci[0])}
+        for threshold in THRESHOLDS:
+            reach = [s for s in (steps_to(c, threshold, self.grid[-1]) for c in self.curves) if s is not None]
+            pct = round(threshold * 100)
+            row[f"steps_to_{pct}"] = float(np.mean(reach)) if reach else None
+            row[f"seeds_reaching_{pct}"] = len(reach)
+        return {**row, "auc": float(auc_mean[0]), "auc_ci95": float(auc_ci[0])}
 
 
 def build_groups(run_dirs: list[str | Path]) -> list[Group]:
@@ -137,13 +148,16 @@ def build_groups(run_dirs: list[str | Path]) -> list[Group]:
 
 def format_table(rows: list[dict]) -> str:
     """A Markdown table of the rows."""
-    lines = ["| task | method | seeds | budget (env steps) | final success | env steps to 50% | AUC |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| task | method | seeds | budget (env steps) | final success | env steps to 50% | env steps to 80% | AUC |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+
+    def reach(r: dict, pct: int) -> str:
+        steps, n = r[f"steps_to_{pct}"], r[f"seeds_reaching_{pct}"]
+        return f"{steps:,.0f} ({n}/{r['seeds']})" if steps is not None else f"never (0/{r['seeds']})"
+
     for r in rows:
-        reach = (f"{r['steps_to_50']:,.0f} ({r['seeds_reaching_50']}/{r['seeds']})" if r["steps_to_50"] is not None
-                 else f"never (0/{r['seeds']})")
         lines.append(f"| {r['task']} | {r['method']} | {r['seeds']} | {r['budget']:,} | "
-                     f"{r['final_success']:.2f} ± {r['final_success_ci95']:.2f} | {reach} | "
+                     f"{r['final_success']:.2f} ± {r['final_success_ci95']:.2f} | {reach(r, 50)} | {reach(r, 80)} | "
                      f"{r['auc']:.3f} ± {r['auc_ci95']:.3f} |")
     return "\n".join(lines)
 
