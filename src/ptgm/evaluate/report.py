@@ -96,10 +96,10 @@ def steps_to(curve: Curve, threshold: float = 0.5, until: float | None = None) -
 
 
 def grid_for(curves: list[Curve]) -> np.ndarray:
-    """Shared points: 0 .. the smallest final step count, at the median evaluation interval."""
+    """Shared points: 0 .. the smallest final step count, at the finest run's typical evaluation interval."""
     end = min(c.env_steps[-1] for c in curves)
-    intervals = np.concatenate([np.diff(c.env_steps) for c in curves if len(c.env_steps) > 1] or [[end]])
-    step = max(float(np.median(intervals)), 1.0)
+    intervals = [float(np.median(np.diff(c.env_steps))) for c in curves if len(c.env_steps) > 1] or [end]
+    step = max(min(intervals), 1.0)
     grid = np.arange(0.0, end, step)
     return np.append(grid, end) if grid[-1] < end else grid
 
