@@ -44,6 +44,8 @@ class HighConfig(PPOConfig):
     continuous: bool = False  # ablation: the policy outputs a goal vector (Gaussian) instead of a code index
     obs_mode: str | None = None  # observation the policy reads: symbolic | pixels (default: the prior's, else the low-level policy's)
     steps_per_iter: int = 256  # high-level steps per PPO iteration, summed over envs (paper: 40)
+    lr: float = 1e-3  # Adam learning rate (paper: 1e-4; 3e-4 barely moved the policy over 100 codes in 60k steps)
+    ent_coef: float = 0.001  # entropy bonus weight (the KL to the prior already keeps the policy broad)
     batch_size: int = 64  # high-level transitions per minibatch (paper: 40)
     epochs: int = 4  # passes over each iteration's transitions (paper: 5)
     label: str = ""  # method name in reports (default: ptgm, ptgm-no-prior or ptgm-continuous, plus non-default settings)
