@@ -3,7 +3,7 @@
 Every evaluation plays the same worlds, `EVAL_SEED_BASE + i` for i < episodes, spread over the
 evaluation env's workers (an env that finishes takes the next world; when none is left it idles).
 The same worlds at every point and for every method make curves comparable point by point.
-Training worlds are seeded `seed + i` and then drawn from each env's RNG over [0, 2**31 - 1), so
+Training worlds are derived from the run's seed and then drawn from each env's RNG over [0, 2**31 - 1), so
 an evaluation world is also met in training only by a chance of about 1e-5 per run.
 
 Actions are sampled from the policy (its behaviour, as trained) with a generator of its own, so
