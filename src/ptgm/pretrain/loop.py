@@ -44,6 +44,7 @@ class PretrainConfig:
     max_btwn_goals: int = 200  # gaps between goal steps are drawn from [min_btwn_goals, max_btwn_goals)
     hidden: int = 256  # width of the observation features and the MLP
     lr: float = 3e-4  # Adam learning rate
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 is plain Adam
     batch_size: int = 256  # samples per update, summed over all processes
     epochs: int = 10  # passes over the training frames
     max_updates: int = 0  # stop after this many updates in total (0: only the epochs limit)
@@ -60,8 +61,8 @@ class PretrainConfig:
         for name in ("hidden", "batch_size", "epochs", "eval_every", "checkpoint_every", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.max_updates < 0:
-            raise ConfigError("--lr must be positive and --max-updates >= 0")
+        if self.lr <= 0 or self.weight_decay < 0 or self.max_updates < 0:
+            raise ConfigError("--lr must be positive, --weight-decay and --max-updates >= 0")
 
 
 # Settings that may differ when a stopped run is started again: none changes what an update computes.
@@ -98,7 +99,7 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
     if cfg.max_updates:
         total = min(total, cfg.max_updates)
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     counters: dict[str, Any] = {"update": 0, "best_val_loss": None, "best_update": None, "best": None,
                                 "last": None, "last_eval_update": None, "train_seconds": 0.0}
     saved = read_counters(out / "checkpoint")
