@@ -87,8 +87,12 @@ class LowLevelObjective:
                 sums[f"val_loss{suffix}"] += F.cross_entropy(logits, actions, reduction="sum").item()
                 sums[f"val_accuracy{suffix}"] += (logits.argmax(1) == actions).sum().item()
         metrics = {k: v / val.n_steps for k, v in sums.items()}
+        # Baselines that ignore the observation: the most frequent validation action, and the cross-entropy of
+        # always predicting the training actions' frequencies.
         counts = np.bincount(val.actions, minlength=model.n_actions)
         metrics["majority_accuracy"] = float(counts.max() / val.n_steps)
+        freq = np.bincount(self.train.actions, minlength=model.n_actions) + 1.0
+        metrics["marginal_loss"] = float(-np.log(freq / freq.sum())[val.actions].mean())
         return metrics
 
 

@@ -2,10 +2,11 @@
 
 Each step's label is the code with the highest cosine similarity to its hindsight goal
 embedding (the same relabelling as the low-level policy, fresh every epoch). Validation reports
-top-1 and top-5 accuracy next to the majority-class baseline: always answering the codes that
-are most frequent among the training labels, whatever the observation (and, for reference, the
-accuracy of that rule with the validation set's own most frequent codes, which no model can
-be expected to know).
+top-1 and top-5 accuracy next to the majority-class baseline (always answering the codes most
+frequent among the training labels, whatever the observation), and the loss next to
+`marginal_loss` (the cross-entropy of always predicting the training labels' frequencies). For
+reference it also gives the accuracy of answering the validation set's own most frequent codes,
+which no model can be expected to know.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class PriorObjective:
         # Majority baseline: the codes most frequent among the (fixed-seed relabelled) training labels.
         fixed = self.train_codes[train.relabel(cfg.min_btwn_goals, cfg.max_btwn_goals,
                                                np.random.default_rng([cfg.seed, 7_002]))]
-        self.majority = np.argsort(-np.bincount(fixed, minlength=self.n_codes), kind="stable")[:5]
+        train_counts = np.bincount(fixed, minlength=self.n_codes)
+        self.majority = np.argsort(-train_counts, kind="stable")[:5]
+        self.log_marginal = np.log((train_counts + 1.0) / (train_counts.sum() + self.n_codes))
         if val is not None:
             rows = val.relabel(cfg.min_btwn_goals, cfg.max_btwn_goals, np.random.default_rng([cfg.seed, 7_001]))
             self.val_labels = codebook.nearest(val.goals)[rows]
@@ -93,6 +96,7 @@ class PriorObjective:
         return {"val_loss": loss / n, "val_top1": top1 / n, "val_top5": top5 / n,
                 "majority_top1": float(val_counts[self.majority[:1]].sum() / n),
                 "majority_top5": float(val_counts[self.majority[:5]].sum() / n),
+                "marginal_loss": float(-self.log_marginal[self.val_labels].mean()),
                 "val_own_majority_top1": float(own[:1].sum() / n), "val_own_majority_top5": float(own[:5].sum() / n),
                 "val_codes_used": int((val_counts > 0).sum())}
 
