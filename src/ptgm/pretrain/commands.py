@@ -15,7 +15,7 @@ def _train_low(args: argparse.Namespace) -> None:
     if metrics:  # only the main process reports
         best = metrics["best"]
         print(f"low-level policy: {args.out} (best at update {metrics['best_update']} of {metrics['updates']}): "
-              f"val loss {best['val_loss']:.4f}, val action accuracy {best['val_accuracy']:.3f} "
+              f"val loss {best['val_loss']:.4f} (marginal {best['marginal_loss']:.4f}), val action accuracy {best['val_accuracy']:.3f} "
               f"(null goal {best['val_accuracy_uncond']:.3f}, majority action {best['majority_accuracy']:.3f}); "
               f"{_speed(metrics)}")
 
@@ -29,7 +29,7 @@ def _train_prior(args: argparse.Namespace) -> None:
         print(f"goal prior: {args.out} (best at update {metrics['best_update']} of {metrics['updates']}): "
               f"val top-1 {best['val_top1']:.3f} (majority {best['majority_top1']:.3f}), "
               f"top-5 {best['val_top5']:.3f} (majority {best['majority_top5']:.3f}), "
-              f"val loss {best['val_loss']:.4f}; {_speed(metrics)}")
+              f"val loss {best['val_loss']:.4f} (marginal {best['marginal_loss']:.4f}); {_speed(metrics)}")
 
 
 def _speed(metrics: dict) -> str:

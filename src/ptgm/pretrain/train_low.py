@@ -4,6 +4,11 @@ Each recorded step (observation, action) gets the goal embedding of its hindsigh
 (`ptgm.pretrain.relabel`); with probability `p_uncond` the goal is dropped for the learned null
 goal, so the same network learns the unconditional policy that classifier-free guidance needs.
 Loss: cross-entropy of the recorded action.
+
+The gap defaults are the paper's (15, 200). On Crafter with the scripted player's data, goals that
+far ahead say little about the next action once the observation is known (the policy learns to
+ignore them); `--min-btwn-goals 1 --max-btwn-goals 20` made the goal matter clearly more, in
+validation accuracy and in `ptgm eval-low`, and made the prior's labels learnable.
 """
 
 from __future__ import annotations
