@@ -53,6 +53,7 @@ def _worker(rank: int, world_size: int, port: int, root: str, out: str) -> None:
     seen: list[int] = []
     low, _ = train_low(LowLevelConfig(out=f"{out}/low", **common), on_update=seen.append, dist=dist)
     prior, _ = train_prior(PriorConfig(out=f"{out}/prior", codebook=f"{root}/codebook", **common), dist=dist)
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
     save_file({f"low.{k}": v for k, v in low.state_dict().items()} | {f"prior.{k}": v for k, v in
                                                                       prior.state_dict().items()},

@@ -71,4 +71,6 @@ def init_distributed() -> Distributed:
 
 def shutdown_distributed(d: Distributed) -> None:
     if d.enabled and dist.is_initialized():
+        # a rank that tears down while another still talks to it aborts gloo's threads (SIGABRT)
+        dist.barrier()
         dist.destroy_process_group()

@@ -7,7 +7,7 @@ Loss: cross-entropy of the recorded action.
 
 The gap defaults are the paper's (15, 200). On Crafter with the scripted player's data, goals that
 far ahead say little about the next action once the observation is known (the policy learns to
-ignore them); `--min-btwn-goals 1 --max-btwn-goals 20` made the goal matter clearly more, in
+ignore them); `--min-btwn-goals 1 --max-btwn-goals 10` made the goal matter clearly more, in
 validation accuracy and in `ptgm eval-low`, and made the prior's labels learnable.
 """
 
