@@ -59,7 +59,7 @@ def test_groups_share_the_task_grid_and_the_table_is_right(runs):
     np.testing.assert_array_equal(groups["flat"].grid, [0, 100, 200, 300])
     ptgm, flat = groups["ptgm"].row(), groups["flat"].row()
     assert ptgm["seeds"] == 3 and ptgm["budget"] == 300
-    assert ptgm["final_success"] == pytest.approx((1.0 + 1.0 + 0.9) / 3)
+    assert ptgm["final"] == pytest.approx((1.0 + 1.0 + 0.9) / 3)
     assert ptgm["steps_to_50"] == pytest.approx(np.mean([125.0, 100 * 0.5 / 0.6, 175.0]))
     assert ptgm["seeds_reaching_50"] == 3
     # The flat seed that crosses 50% only after the shared budget (at 366) does not count.
@@ -90,3 +90,36 @@ def test_a_directory_without_evaluations_is_a_clear_error(tmp_path, capsys):
         report([tmp_path / "empty"], tmp_path / "rep")
     assert main(["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep")]) == 2
     assert "run description not found" in capsys.readouterr().err
+
+
+def score_run(root: Path, name: str, method: str, seed: int, points: list[tuple[int, float]]) -> Path:
+    """A run of a task without success achievements: judged by the score column, success stays 0."""
+    run = root / name
+    run.mkdir(parents=True)
+    save_json(run / "run.json", {"method": method, "task": "crafter", "seed": seed, "metric": "score"})
+    with open(run / "eval.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["env_steps", "success_rate", "episode_return", "episode_length", "episodes", "seconds", "score"])
+        for steps, score in points:
+            w.writerow([steps, 0.0, 1.0, 100, 50, 1.0, score])
+    return run
+
+
+def test_a_task_without_success_is_reported_by_its_score(runs, tmp_path):
+    crafter = [score_run(tmp_path, "c0", "ptgm", 0, [(0, 0.01), (100, 0.10), (200, 0.12)]),
+               score_run(tmp_path, "c1", "ptgm", 1, [(0, 0.01), (100, 0.08), (200, 0.14)])]
+    rows, out = report([*runs, *crafter], tmp_path / "rep", per_task=True)
+    row = next(r for r in rows if r["task"] == "crafter")
+    assert row["metric"] == "score" and row["final"] == pytest.approx(0.13)
+    assert next(r for r in rows if r["task"] == "wood")["metric"] == "success_rate"
+    md = (out / "report.md").read_text()
+    assert "| crafter | ptgm | 2 | 200 | score 13.0% ±" in md
+    assert "![crafter](crafter.png)" in md and (out / "crafter.png").is_file() and (out / "wood.png").is_file()
+
+
+def test_a_score_task_run_without_the_score_column_is_a_clear_error(tmp_path):
+    run = fake_run(tmp_path, "old", "ptgm", 0, [(0, 0.0), (100, 0.0)], task="crafter")
+    info = {"method": "ptgm", "task": "crafter", "seed": 0, "metric": "score"}
+    save_json(run / "run.json", info)
+    with pytest.raises(ArtifactError, match="columns env_steps and score"):
+        report([run], tmp_path / "rep")

@@ -6,6 +6,11 @@ The same worlds at every point and for every method make curves comparable point
 Training worlds are derived from the run's seed and then drawn from each env's RNG over [0, 2**31 - 1), so
 an evaluation world is also met in training only by a chance of about 1e-5 per run.
 
+Besides the task's success rate, every point records how often each of the world's achievements
+was unlocked (in at least one step of an episode) and the score over those rates
+(`ptgm.envs.score_from_rates`, the Crafter score): the metric of a task that has no success
+achievements, such as the full game (`task_metric`).
+
 Actions are sampled from the policy (its behaviour, as trained) with a generator of its own, so
 evaluating never shifts the training run's random stream.
 """
@@ -13,15 +18,22 @@ evaluating never shifts the training run's random stream.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from ptgm.envs import score_from_rates
+from ptgm.envs.tasks import TaskSpec
 from ptgm.rl.vec_env import EpisodeStats, Obs, TaskVecEnv
 
 EVAL_SEED_BASE = 1_000_000_000
+
+
+def task_metric(task: TaskSpec) -> str:
+    """The eval.csv column a task is judged by: its success rate, or the score when nothing counts as success."""
+    return "success_rate" if task.success else "score"
 
 
 def eval_seeds(episodes: int) -> list[int]:
@@ -38,12 +50,21 @@ class EvalPoint:
     episode_length: float  # mean episode length in environment steps
     episodes: int
     seconds: float  # wall time of the evaluation
+    score: float = float("nan")  # score over the unlock rates, in [0, 1] (Crafter's percent / 100)
+    unlock_rates: dict[str, float] = field(default_factory=dict)  # achievement -> fraction of episodes unlocking it
 
     @classmethod
-    def from_episodes(cls, env_steps: int, episodes: list[EpisodeStats], seconds: float) -> "EvalPoint":
+    def from_episodes(cls, env_steps: int, episodes: list[EpisodeStats], seconds: float,
+                      achievements: Sequence[str] = ()) -> "EvalPoint":
+        """`achievements`: the world's achievement names, in the order of `EpisodeStats.achievements`."""
+        rates: dict[str, float] = {}
+        if len(achievements) and all(len(e.achievements) == len(achievements) for e in episodes):
+            unlocked = np.stack([e.achievements for e in episodes]).mean(axis=0)
+            rates = {a: float(r) for a, r in zip(achievements, unlocked)}
+        score = score_from_rates({a: 100 * r for a, r in rates.items()}) / 100 if rates else float("nan")
         return cls(env_steps, float(np.mean([e.success for e in episodes])),
                    float(np.mean([e.episode_return for e in episodes])),
-                   float(np.mean([e.length for e in episodes])), len(episodes), round(seconds, 3))
+                   float(np.mean([e.length for e in episodes])), len(episodes), round(seconds, 3), score, rates)
 
 
 def play_episodes(env: TaskVecEnv, act: Callable[[Obs], np.ndarray], seeds: list[int]) -> list[EpisodeStats]:
@@ -81,4 +102,7 @@ def evaluate(policy, env: TaskVecEnv, episodes: int, env_steps: int, determinist
     policy.eval()
     played = play_episodes(env, policy_actor(policy, deterministic, seed), eval_seeds(episodes))
     policy.train(was_training)
-    return EvalPoint.from_episodes(env_steps, played, time.perf_counter() - start), played
+    world = getattr(env, "world", None)  # stand-in envs in tests have no world
+    point = EvalPoint.from_episodes(env_steps, played, time.perf_counter() - start,
+                                    world.achievements if world is not None else ())
+    return point, played

@@ -1,18 +1,21 @@
 """`ptgm report RUN_DIR...`: learning curves and a table comparing methods across seeds.
 
 Runs are grouped by (task, method), the method being what the run recorded in `run.json`
-(`ptgm`, `ptgm-no-prior`, `ptgm-continuous`, `flat`, with ablation settings in brackets). Each
-run's evaluation curve (`eval.csv`: success rate against environment steps) is interpolated
+(`ptgm`, `ptgm-no-prior`, `ptgm-continuous`, `flat`, with ablation settings in brackets). A task is
+judged by the metric its runs recorded in `run.json` (`ptgm.evaluate.periodic.task_metric`): the
+success rate, or the score over the achievements' unlock rates (the Crafter score, in [0, 1]) for a
+task without success achievements such as `crafter`. Each run's evaluation curve (`eval.csv`: the
+metric against environment steps) is interpolated
 linearly onto a grid shared by every run of the task, from 0 to the smallest final step count
 among them, so all methods are compared over the same budget. Per group:
 
 - the curve: mean over seeds with a 95% Student-t confidence band (mean +- t(0.975, n-1) * sd / sqrt(n);
   no band with one seed);
-- final success: the last grid point, mean and t half-width;
-- env steps to 50% (and to 80%) success: per seed, the first crossing on its own evaluation points
+- final success (or score): the last grid point, mean and t half-width;
+- env steps to 50% (and to 80%) of the metric: per seed, the first crossing on its own evaluation points
   (linear between the two points around it) within the shared budget; the mean over the seeds that
   cross, and how many do;
-- area under the curve: the mean success rate over the grid (trapezoid / budget), in [0, 1].
+- area under the curve: the mean of the metric over the grid (trapezoid / budget), in [0, 1].
 
 Writes `report.png`, `report.md` and `report.csv` to `--out`.
 """
@@ -30,6 +33,7 @@ import numpy as np
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json
 
 THRESHOLDS = (0.5, 0.8)
+METRICS = {"success_rate": "success rate", "score": "score"}  # eval.csv column -> how tables and plots name it
 
 
 @dataclass
@@ -41,7 +45,8 @@ class Curve:
     method: str
     seed: int
     env_steps: np.ndarray  # (P,) increasing
-    success: np.ndarray  # (P,) success rate at each point
+    values: np.ndarray  # (P,) the metric at each point
+    metric: str = "success_rate"  # which eval.csv column `values` is
 
 
 def load_curve(run_dir: str | Path) -> Curve:
@@ -54,14 +59,20 @@ def load_curve(run_dir: str | Path) -> Curve:
         rows = list(csv.DictReader(f))
     if not rows:
         raise ArtifactError(f"{eval_csv} has no evaluation yet")
+    metric = str(info.get("metric", "success_rate"))  # runs made before the score existed: success
+    if metric not in METRICS:
+        raise ArtifactError(f"{path}/run.json: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     try:
         steps = np.array([float(r["env_steps"]) for r in rows])
-        success = np.array([float(r["success_rate"]) for r in rows])
-    except (KeyError, ValueError) as e:
-        raise ArtifactError(f"{eval_csv} is not an evaluation log (columns env_steps, success_rate): {e}") from e
+        values = np.array([float(r[metric]) for r in rows])
+    except (KeyError, ValueError, TypeError) as e:
+        raise ArtifactError(f"{eval_csv} is not an evaluation log with columns env_steps and {metric} "
+                            f"(a run from before the score was recorded cannot report it): {e}") from e
     if np.any(np.diff(steps) <= 0):
         raise ArtifactError(f"{eval_csv}: env_steps must increase from row to row")
-    return Curve(path, str(info["task"]), str(info["method"]), int(info["seed"]), steps, success)
+    if np.isnan(values).any():
+        raise ArtifactError(f"{eval_csv}: {metric} is missing (nan) in some rows")
+    return Curve(path, str(info["task"]), str(info["method"]), int(info["seed"]), steps, values, metric)
 
 
 def t_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -77,21 +88,21 @@ def t_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndar
 
 
 def steps_to(curve: Curve, threshold: float = 0.5, until: float | None = None) -> float | None:
-    """Env steps at which the success rate first reaches `threshold` (linear between points), or None
+    """Env steps at which the metric first reaches `threshold` (linear between points), or None
     when it does not by `until` (default: the curve's end)."""
-    hit = np.flatnonzero(curve.success >= threshold)
+    hit = np.flatnonzero(curve.values >= threshold)
     if until is not None:
-        cut = np.interp(until, curve.env_steps, curve.success)
+        cut = np.interp(until, curve.env_steps, curve.values)
         keep = curve.env_steps < until
         curve = Curve(curve.path, curve.task, curve.method, curve.seed, np.append(curve.env_steps[keep], until),
-                      np.append(curve.success[keep], cut))
-        hit = np.flatnonzero(curve.success >= threshold)
+                      np.append(curve.values[keep], cut), curve.metric)
+        hit = np.flatnonzero(curve.values >= threshold)
     if not len(hit):
         return None
     i = int(hit[0])
     if i == 0:
         return float(curve.env_steps[0])
-    x0, x1, y0, y1 = curve.env_steps[i - 1], curve.env_steps[i], curve.success[i - 1], curve.success[i]
+    x0, x1, y0, y1 = curve.env_steps[i - 1], curve.env_steps[i], curve.values[i - 1], curve.values[i]
     return float(x0 + (threshold - y0) / (y1 - y0) * (x1 - x0))
 
 
@@ -108,6 +119,7 @@ def grid_for(curves: list[Curve]) -> np.ndarray:
 class Group:
     task: str
     method: str
+    metric: str  # eval.csv column the values are
     curves: list[Curve]
     grid: np.ndarray
     values: np.ndarray  # (seeds, grid points)
@@ -117,8 +129,8 @@ class Group:
         span = self.grid[-1] - self.grid[0]
         aucs = np.trapezoid(self.values, self.grid, axis=1) / span if span > 0 else self.values[:, -1]
         auc_mean, auc_ci = t_band(aucs[:, None])
-        row = {"task": self.task, "method": self.method, "seeds": len(self.curves), "budget": int(self.grid[-1]),
-               "final_success": float(final_mean[0]), "final_success_ci95": float(final_ci[0])}
+        row = {"task": self.task, "method": self.method, "metric": self.metric, "seeds": len(self.curves),
+               "budget": int(self.grid[-1]), "final": float(final_mean[0]), "final_ci95": float(final_ci[0])}
         for threshold in THRESHOLDS:
             reach = [s for s in (steps_to(c, threshold, self.grid[-1]) for c in self.curves) if s is not None]
             pct = round(threshold * 100)
@@ -136,29 +148,39 @@ def build_groups(run_dirs: list[str | Path]) -> list[Group]:
         by_task[c.task].append(c)
     groups = []
     for task, task_curves in sorted(by_task.items()):
+        metrics = {c.metric for c in task_curves}
+        if len(metrics) > 1:
+            raise ArtifactError(f"runs of task {task!r} record different metrics {sorted(metrics)}; "
+                                f"were they made with different task specs?")
         grid = grid_for(task_curves)
         by_method: dict[str, list[Curve]] = defaultdict(list)
         for c in task_curves:
             by_method[c.method].append(c)
         for method, group in sorted(by_method.items()):
-            values = np.stack([np.interp(grid, c.env_steps, c.success) for c in sorted(group, key=lambda c: c.seed)])
-            groups.append(Group(task, method, sorted(group, key=lambda c: c.seed), grid, values))
+            group = sorted(group, key=lambda c: c.seed)
+            values = np.stack([np.interp(grid, c.env_steps, c.values) for c in group])
+            groups.append(Group(task, method, group[0].metric, group, grid, values))
     return groups
 
 
 def format_table(rows: list[dict]) -> str:
     """A Markdown table of the rows."""
-    lines = ["| task | method | seeds | budget (env steps) | final success | env steps to 50% | env steps to 80% | AUC |",
+    lines = ["| task | method | seeds | budget (env steps) | final success (or score) | env steps to 50% "
+             "| env steps to 80% | AUC |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
 
     def reach(r: dict, pct: int) -> str:
         steps, n = r[f"steps_to_{pct}"], r[f"seeds_reaching_{pct}"]
         return f"{steps:,.0f} ({n}/{r['seeds']})" if steps is not None else f"never (0/{r['seeds']})"
 
+    def final(r: dict) -> str:
+        if r["metric"] == "score":  # as Crafter publishes it, in percent
+            return f"score {100 * r['final']:.1f}% ± {100 * r['final_ci95']:.1f}"
+        return f"{r['final']:.2f} ± {r['final_ci95']:.2f}"
+
     for r in rows:
-        lines.append(f"| {r['task']} | {r['method']} | {r['seeds']} | {r['budget']:,} | "
-                     f"{r['final_success']:.2f} ± {r['final_success_ci95']:.2f} | {reach(r, 50)} | {reach(r, 80)} | "
-                     f"{r['auc']:.3f} ± {r['auc_ci95']:.3f} |")
+        lines.append(f"| {r['task']} | {r['method']} | {r['seeds']} | {r['budget']:,} | {final(r)} | "
+                     f"{reach(r, 50)} | {reach(r, 80)} | {r['auc']:.3f} ± {r['auc_ci95']:.3f} |")
     return "\n".join(lines)
 
 
@@ -179,11 +201,12 @@ def plot(groups: list[Group], path: Path) -> None:
                                 color=line.get_color(), alpha=0.2)
         ax.set_title(task)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel("success rate")
+        ax.set_ylabel(METRICS[next(g.metric for g in groups if g.task == task)])
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("success rate (mean, 95% t-interval over seeds)")
+    names = sorted({METRICS[g.metric] for g in groups})
+    fig.suptitle(f"{' or '.join(names)} (mean, 95% t-interval over seeds)")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
@@ -191,15 +214,23 @@ def plot(groups: list[Group], path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def report(run_dirs: list[str | Path], out: str | Path) -> tuple[list[dict], Path]:
-    """Compare runs; writes report.png, report.md, report.csv into `out` and returns the table rows."""
+def report(run_dirs: list[str | Path], out: str | Path, per_task: bool = False) -> tuple[list[dict], Path]:
+    """Compare runs; writes report.png, report.md, report.csv into `out` and returns the table rows.
+
+    `per_task`: also one plot per task, `<task>.png`, which report.md shows instead of the combined one."""
     out = Path(out)
     groups = build_groups(run_dirs)
     rows = [g.row() for g in groups]
     plot(groups, out / "report.png")
+    pictures = ["report.png"]
+    if per_task:
+        pictures = [f"{task}.png" for task in sorted({g.task for g in groups})]
+        for name in pictures:
+            plot([g for g in groups if f"{g.task}.png" == name], out / name)
     table = format_table(rows)
     atomic_write_bytes(out / "report.md", (
-        "# Success rate against environment steps\n\n![curves](report.png)\n\n" + table + "\n\nRuns:\n\n"
+        "# Success rate (or score) against environment steps\n\n"
+        + "".join(f"![{name[:-4]}]({name})\n\n" for name in pictures) + table + "\n\nRuns:\n\n"
         + "\n".join(f"- {g.task} / {g.method}: " + ", ".join(str(c.path) for c in g.curves) for g in groups)
         + "\n").encode())
     buf = io.StringIO()

@@ -3,7 +3,8 @@
     config.yaml     the full config (every flag)
     run.json        method, task, seed, the models it builds on (with checksums) and provenance
     progress.csv    one row per PPO iteration (charts/..., losses/...) against env_steps
-    eval.csv        one row per periodic evaluation (what `ptgm report` reads)
+    eval.csv        one row per periodic evaluation (what `ptgm report` reads): success rate, return,
+                    length, the score and each achievement's unlock rate (`unlock/<achievement>`)
     tb/             the same scalars for TensorBoard, against env_steps
     checkpoint/     the last training state (safetensors + JSON), from which the same command resumes
     policy/         the final policy (weights.safetensors + config.json)
@@ -19,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,8 @@ class CSVLog:
         self.path, self.fields = path, fields
         if not path.exists():
             atomic_write_bytes(path, (",".join(fields) + "\n").encode())
+        elif read_header(path) != fields:  # a log from an older version: keep its rows under the new header
+            self.truncate_after(float("inf"))
 
     def append(self, row: dict[str, Any]) -> None:
         buf = io.StringIO()
@@ -67,6 +71,11 @@ def _fmt(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
+def read_header(path: Path) -> list[str]:
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
+
+
 def read_csv(path: str | Path) -> list[dict[str, str]]:
     path = Path(path)
     if not path.is_file():
@@ -84,10 +93,11 @@ class Run:
                        "charts/env_steps_per_decision", "charts/learning_rate", "losses/policy_loss",
                        "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
                        "losses/explained_variance"]
-    EVAL_FIELDS = ["env_steps", "success_rate", "episode_return", "episode_length", "episodes", "seconds"]
+    EVAL_FIELDS = ["env_steps", "success_rate", "episode_return", "episode_length", "episodes", "seconds", "score"]
 
-    def __init__(self, path: str | Path, config: Any, info: dict[str, Any]):
-        """`info`: method, task, seed and the identities of the models the run builds on."""
+    def __init__(self, path: str | Path, config: Any, info: dict[str, Any], achievements: Sequence[str] = ()):
+        """`info`: method, task, seed, the metric the task is judged by and the identities of the models the
+        run builds on; `achievements`: the world's, whose unlock rates eval.csv records."""
         self.path = Path(path)
         self.config = config
         self.info = info
@@ -100,7 +110,7 @@ class Run:
         save_json(self.path / "run.json", {"format": RUN_FORMAT, **info,
                                             "provenance": provenance(info.get("command", ""), config)})
         self.progress = CSVLog(self.path / "progress.csv", self.PROGRESS_FIELDS)
-        self.evals = CSVLog(self.path / "eval.csv", self.EVAL_FIELDS)
+        self.evals = CSVLog(self.path / "eval.csv", self.EVAL_FIELDS + [f"unlock/{a}" for a in achievements])
         self.start_env_steps = 0 if self.counters is None else int(self.counters["env_steps"])
         if self.counters is not None:
             self.progress.truncate_after(self.start_env_steps)
@@ -143,9 +153,11 @@ class Run:
 
     def log_eval(self, point: Any) -> None:
         row = asdict(point)
+        row.update({f"unlock/{a}": r for a, r in row.pop("unlock_rates", {}).items()})
         self.evals.append(row)
-        for key in ("success_rate", "episode_return", "episode_length"):
-            self.writer.add_scalar(f"eval/{key}", row[key], row["env_steps"])
+        for key in ("success_rate", "episode_return", "episode_length", "score"):
+            if row.get(key, float("nan")) == row.get(key, float("nan")):  # skip NaN (no achievements recorded)
+                self.writer.add_scalar(f"eval/{key}", row[key], row["env_steps"])
         self.writer.flush()
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -160,7 +172,7 @@ class Run:
         agent.save(self.path / "policy")
         evals = read_csv(self.path / "eval.csv")
         summary = {"method": self.info["method"], "task": self.info["task"], "seed": self.info["seed"],
-                   "final": {k: float(v) for k, v in evals[-1].items()} if evals else None,
+                   "final": {k: float(v) for k, v in evals[-1].items() if v} if evals else None,
                    "best_success_rate": max((float(r["success_rate"]) for r in evals), default=None)}
         save_json(self.path / "summary.json", summary)
         return summary

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ptgm.envs import get_task, get_world
+from ptgm.evaluate.periodic import task_metric
 from ptgm.rl.policies import ActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
 from ptgm.rl.run import Run
@@ -30,10 +31,11 @@ def train_flat(cfg: FlatConfig) -> Path:
     cfg.validate()
     torch.set_num_threads(cfg.threads)
     world = get_world(cfg.world)
-    get_task(cfg.task, world, cfg.tasks_file)
+    task = get_task(cfg.task, world, cfg.tasks_file)
     method = cfg.label or "flat"
     run = Run(cfg.out or f"runs/{method}-{cfg.task}-s{cfg.seed}", cfg,
-              {"method": method, "task": cfg.task, "seed": cfg.seed, "command": "ptgm train-flat", "models": {}})
+              {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
+               "command": "ptgm train-flat", "models": {}}, world.achievements)
     torch.manual_seed(cfg.seed)
     agent = ActorCritic(world, cfg.obs_mode, world.n_actions, cfg.hidden)
     agent.meta = {"task": cfg.task, "method": method, "actions": "primitive"}

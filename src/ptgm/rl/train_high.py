@@ -18,6 +18,7 @@ import torch
 
 from ptgm.config import ConfigError
 from ptgm.envs import get_task, get_world
+from ptgm.evaluate.periodic import task_metric
 from ptgm.goals.codebook import Codebook
 from ptgm.io import load_json
 from ptgm.models.low_level import LowLevelPolicy
@@ -87,7 +88,7 @@ def train_high(cfg: HighConfig) -> Path:
     cfg.validate()
     torch.set_num_threads(cfg.threads)
     world = get_world(cfg.world)
-    get_task(cfg.task, world, cfg.tasks_file)
+    task = get_task(cfg.task, world, cfg.tasks_file)
     low = LowLevelPolicy.load(cfg.low)
     codebook = Codebook.load(cfg.codebook, embedder=low.embedder, dim=low.goal_dim)
     prior = GoalPrior.load(cfg.prior, codebook) if cfg.uses_prior_reward or cfg.initialize_with_prior else None
@@ -97,9 +98,9 @@ def train_high(cfg: HighConfig) -> Path:
               "codebook": codebook.fingerprint,
               "prior": load_json(Path(cfg.prior) / "config.json")["weights_sha256"] if prior is not None else None}
     run = Run(cfg.out or f"runs/{method}-{cfg.task}-s{cfg.seed}", cfg,
-              {"method": method, "task": cfg.task, "seed": cfg.seed, "command": "ptgm train-high", "models": models,
-               "inputs": {"low": cfg.low, "codebook": cfg.codebook, "prior": cfg.prior}, "obs_mode": obs_mode,
-               "n_codes": codebook.n_codes})
+              {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
+               "command": "ptgm train-high", "models": models, "inputs": {"low": cfg.low, "codebook": cfg.codebook, "prior": cfg.prior}, "obs_mode": obs_mode,
+               "n_codes": codebook.n_codes}, world.achievements)
 
     torch.manual_seed(cfg.seed)
     if cfg.continuous:

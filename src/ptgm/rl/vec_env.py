@@ -74,6 +74,8 @@ class EpisodeStats:
     episode_return: float  # sum of the task rewards
     length: int  # environment steps
     success: bool  # the task's success event happened
+    # Which of the world's achievements were unlocked at least once (`WorldSpec.achievements` order).
+    achievements: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 @dataclass
@@ -127,6 +129,7 @@ class TaskVecEnv:
         self._return = np.zeros(n_envs, np.float64)
         self._length = np.zeros(n_envs, np.int64)
         self._success = np.zeros(n_envs, bool)
+        self._unlocked = np.zeros((n_envs, len(self.world.achievements)), bool)
 
     # -- episodes -------------------------------------------------------------------------------
     def reset(self, seed: int | None = None, seeds: Sequence[int] | None = None) -> Obs:
@@ -147,7 +150,7 @@ class TaskVecEnv:
         obs, info = self.envs.reset(seed=first)
         self.obs = self._views(obs, info)
         self._world_seed[:] = info["world_seed"]
-        self._return[:], self._length[:], self._success[:] = 0.0, 0, False
+        self._return[:], self._length[:], self._success[:], self._unlocked[:] = 0.0, 0, False, False
         return {k: v.copy() for k, v in self.obs.items()}
 
     def step(self, actions: np.ndarray) -> Transition:
@@ -195,6 +198,7 @@ class TaskVecEnv:
         self._return[running] += reward[running]
         self._length[running] += 1
         self._success[running] |= info["success"][running]
+        self._unlocked[running] |= np.asarray(info["achievements"], bool)[running]
         self._terminated |= terminated
         self._truncated |= truncated
         for k, v in views.items():
@@ -202,7 +206,8 @@ class TaskVecEnv:
             self._final[k][running] = v[running]
         for i in np.flatnonzero(ended):
             self._episodes.append(EpisodeStats(int(i), int(self._world_seed[i]), float(self._return[i]),
-                                               int(self._length[i]), bool(self._success[i])))
+                                               int(self._length[i]), bool(self._success[i]),
+                                               self._unlocked[i].copy()))
         self._running = running & ~ended
 
     def _end_transition(self) -> Transition:
@@ -223,6 +228,7 @@ class TaskVecEnv:
                     self.obs[k][restart] = v[restart]
                 self._world_seed[restart] = info["world_seed"][restart]
             self._return[ended], self._length[ended], self._success[ended] = 0.0, 0, False
+            self._unlocked[ended] = False
         return Transition({k: v.copy() for k, v in self.obs.items()}, self._reward, self._terminated,
                           self._truncated, self._steps, self._final, self._episodes)
 
