@@ -62,6 +62,8 @@ def test_groups_share_the_task_grid_and_the_table_is_right(runs):
     assert ptgm["final"] == pytest.approx((1.0 + 1.0 + 0.9) / 3)
     assert ptgm["steps_to_50"] == pytest.approx(np.mean([125.0, 100 * 0.5 / 0.6, 175.0]))
     assert ptgm["seeds_reaching_50"] == 3
+    reach = [125.0, 100 * 0.5 / 0.6, 175.0]
+    assert ptgm["steps_to_50_ci95"] == pytest.approx(4.302653 * np.std(reach, ddof=1) / np.sqrt(3), rel=1e-5)
     # The flat seed that crosses 50% only after the shared budget (at 366) does not count.
     assert flat["seeds_reaching_50"] == 0 and flat["steps_to_50"] is None
     assert ptgm["steps_to_80"] == pytest.approx(np.mean([200.0, 100 + 100 * 0.2 / 0.4, 200 + 100 * 0.2 / 0.3]))

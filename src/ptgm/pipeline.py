@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ptgm.config import ConfigError, add_arguments, from_dict, load_yaml, save_yaml
-from ptgm.io import load_json, provenance, save_json, to_jsonable
+import yaml
+
+from ptgm.config import ConfigError, add_arguments, field_help, from_dict, load_yaml, save_yaml
+from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
 
 STAGE_FILE = "stage.json"
 
@@ -37,7 +39,7 @@ class RunConfig:
     seeds: list[int] = field(default_factory=lambda: [0])  # seeds of the downstream runs
     collect: dict[str, Any] = field(default_factory=lambda: {  # `ptgm collect` settings (CollectConfig)
         "player": "scripted", "frames": 50_000, "workers": 2, "pixels": True})
-    val_frames: int = 5_000  # validation frames of the split
+    val_frames: int = 5_000  # validation frames of the split (paper: 10,000)
     codebook: dict[str, Any] = field(default_factory=dict)  # `ptgm codebook` settings (CodebookConfig)
     low: dict[str, Any] = field(default_factory=lambda: {"epochs": 3})  # `ptgm train-low` settings (LowLevelConfig)
     prior: dict[str, Any] = field(default_factory=lambda: {"epochs": 3})  # `ptgm train-prior` settings (PriorConfig)
@@ -49,108 +51,281 @@ class RunConfig:
         "steps": 100_000, "eval_every": 20_000, "eval_episodes": 50})
 
 
+# RunConfig fields that hold one stage's settings, in pipeline order.
+STAGE_FIELDS = ("collect", "codebook", "low", "prior", "eval_low", "high", "flat")
+# Settings the pipeline fills in itself (the folders it chains, the task, the seed): never in a stage's dict.
+PIPELINE_SET = {"collect": ("out", "seed"), "codebook": ("data", "out", "seed"), "low": ("data", "out", "seed"),
+                "prior": ("data", "out", "codebook", "seed"), "eval_low": ("low", "codebook", "data", "out", "seed"),
+                "high": ("task", "out", "seed", "low", "codebook", "prior"), "flat": ("task", "out", "seed")}
+# Downstream methods: PTGM's HighConfig settings that make each ablation, or None for flat PPO.
+METHODS: dict[str, dict[str, Any] | None] = {"ptgm": {}, "ptgm-no-prior": {"goal_prior": False},
+                                             "ptgm-continuous": {"continuous": True}, "flat": None}
+
+
+def stage_classes() -> dict[str, type]:
+    """Each stage field's config dataclass (imported here: `ptgm --help` should not load torch)."""
+    from ptgm.data.collect import CollectConfig
+    from ptgm.evaluate.eval_low import EvalLowConfig
+    from ptgm.goals.build import CodebookConfig
+    from ptgm.pretrain.train_low import LowLevelConfig
+    from ptgm.pretrain.train_prior import PriorConfig
+    from ptgm.rl.train_flat import FlatConfig
+    from ptgm.rl.train_high import HighConfig
+
+    return {"collect": CollectConfig, "codebook": CodebookConfig, "low": LowLevelConfig, "prior": PriorConfig,
+            "eval_low": EvalLowConfig, "high": HighConfig, "flat": FlatConfig}
+
+
 def load_run_config(path: str | Path | None, **overrides: Any) -> RunConfig:
+    """A RunConfig from YAML; a stage's settings there are laid over that stage's built-in ones, so a file
+    may list only what it changes (`collect: {frames: 1000000}` keeps the scripted player)."""
     data = load_yaml(path) if path else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
+    defaults = RunConfig()
+    for name in STAGE_FIELDS:
+        if isinstance(data.get(name), dict):
+            data[name] = {**getattr(defaults, name), **data[name]}
     return from_dict(RunConfig, data, str(path or "run config"))
 
 
-def _stage_config(cls: type, where: str, **values: Any):
-    """Build a stage's config dataclass; an unknown setting is a ConfigError naming the valid ones."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(values) - names
+def _stage_config(name: str, values: dict[str, Any], **fixed: Any):
+    """Build stage `name`'s config from its settings and what the pipeline sets; unknown or pipeline-set
+    settings are a ConfigError naming the valid ones."""
+    cls = stage_classes()[name]
+    valid = sorted({f.name for f in dataclasses.fields(cls)} - set(PIPELINE_SET[name]))
+    unknown = set(values) - set(valid)
+    if unknown & set(PIPELINE_SET[name]):
+        raise ConfigError(f"{name}: {sorted(unknown & set(PIPELINE_SET[name]))} are set by the pipeline "
+                          f"(folders under --out, the task, the seed); remove them")
     if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; valid: {sorted(names)}")
-    return cls(**values)
+        raise ConfigError(f"{name}: unknown setting(s) {sorted(unknown)}; valid: {valid}")
+    try:
+        return cls(**values, **fixed)
+    except TypeError as e:
+        raise ConfigError(f"{name}: {e}") from e
 
 
-def _stage(name: str, folder: Path, cfg: Any, fn: Callable[[], Any], log: Callable[[str], None]) -> None:
-    """Run `fn` unless `folder` already holds this stage, complete, with exactly `cfg`."""
+def _stage(name: str, folder: Path, cfg: Any, fn: Callable[[], Any], log: Callable[[str], None]) -> float | None:
+    """Run `fn` unless `folder` already holds this stage, complete, with exactly `cfg`; returns the seconds it
+    ran, or None when it was done already."""
     marker = folder / STAGE_FILE
     want = to_jsonable(cfg)
     if marker.exists():
         done = load_json(marker, f"{name} stage record")
         if done.get("config") == want:
             log(f"[{name}] done already: {folder}")
-            return
+            return None
         raise ConfigError(f"{folder} holds a finished {name} stage made with other settings; "
                           f"use another --out or delete {folder}")
     log(f"[{name}] running -> {folder}")
     start = time.perf_counter()
     fn()
-    save_json(marker, {"config": want, "seconds": round(time.perf_counter() - start, 1),
-                       "provenance": provenance(f"ptgm run ({name})")})
+    seconds = time.perf_counter() - start
+    save_json(marker, {"config": want, "seconds": round(seconds, 1), "provenance": provenance(f"ptgm run ({name})")})
+    return seconds
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """The folders of the pre-trained artefacts every downstream run builds on."""
+
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def codebook(self) -> Path:
+        return self.root / "codebook"
+
+    @property
+    def low(self) -> Path:
+        return self.root / "low"
+
+    @property
+    def prior(self) -> Path:
+        return self.root / "prior"
+
+    @property
+    def eval_low(self) -> Path:
+        return self.root / "eval_low"
+
+    def check(self) -> "Pretrained":
+        """Fail unless every pre-training stage here finished (its `stage.json` exists)."""
+        for folder in (self.data, self.codebook, self.low, self.prior):
+            if not (folder / STAGE_FILE).is_file():
+                raise ArtifactError(f"{folder} is not a finished pre-training stage (no {STAGE_FILE}); give the "
+                                    f"--out folder of a `ptgm run` that got past train-prior")
+        return self
+
+
+def pretrain_configs(cfg: RunConfig, at: Pretrained) -> dict[str, Any]:
+    """The config of every pre-training stage of `cfg`, writing under `at`."""
+    seed = cfg.seed
+    return {
+        "collect": _stage_config("collect", cfg.collect, out=str(at.data), seed=seed),
+        "codebook": _stage_config("codebook", cfg.codebook, data=str(at.data), out=str(at.codebook), seed=seed),
+        "low": _stage_config("low", cfg.low, data=str(at.data), out=str(at.low), seed=seed),
+        "prior": _stage_config("prior", cfg.prior, data=str(at.data), out=str(at.prior), codebook=str(at.codebook),
+                               seed=seed),
+        "eval_low": _stage_config("eval_low", cfg.eval_low, low=str(at.low), codebook=str(at.codebook),
+                                  data=str(at.data), out=str(at.eval_low / "eval_low.json"), seed=seed),
+    }
+
+
+def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print) -> Pretrained:
+    """Collect + split, codebook, train-low, train-prior, eval-low into `at`, each skipped when done."""
+    from ptgm.data.collect import collect
+    from ptgm.data.split import split_dataset
+    from ptgm.data.stats import dataset_stats, format_stats
+    from ptgm.data.store import EpisodeStore
+    from ptgm.evaluate.eval_low import eval_low, format_results
+    from ptgm.goals.build import build_codebook
+    from ptgm.pretrain.train_low import train_low
+    from ptgm.pretrain.train_prior import train_prior
+
+    c = pretrain_configs(cfg, at)
+    _stage("collect", at.data, {"collect": c["collect"], "val_frames": cfg.val_frames}, lambda: (
+        collect(c["collect"]), split_dataset(EpisodeStore(at.data), cfg.val_frames, -1, cfg.seed)), log)
+    log(format_stats(dataset_stats(EpisodeStore(at.data))))
+    _stage("codebook", at.codebook, c["codebook"], lambda: build_codebook(c["codebook"], log=log), log)
+    _stage("train-low", at.low, c["low"], lambda: train_low(c["low"]), log)
+    _stage("train-prior", at.prior, c["prior"], lambda: train_prior(c["prior"]), log)
+    _stage("eval-low", at.eval_low, c["eval_low"], lambda: log(format_results(eval_low(c["eval_low"]))), log)
+    return at
+
+
+def rl_config(cfg: RunConfig, method: str, task: str, seed: int, out: str | Path, at: Pretrained,
+              **overrides: Any) -> Any:
+    """The HighConfig (PTGM and its ablations) or FlatConfig of one downstream run; `overrides` (e.g. the
+    budget) are laid over the config's `high` / `flat` settings."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    ablation = METHODS[method]
+    if ablation is None:
+        return _stage_config("flat", {**cfg.flat, **overrides}, task=task, out=str(out), seed=seed)
+    return _stage_config("high", {**cfg.high, **overrides, **ablation}, task=task, out=str(out), seed=seed,
+                         low=str(at.low), codebook=str(at.codebook), prior=str(at.prior))
+
+
+def run_dir_name(method: str, task: str, seed: int) -> str:
+    return f"{method}-{task}-s{seed}"
+
+
+def train_downstream(method: str, rl_cfg: Any, log: Callable[[str], None] = print) -> float | None:
+    """One downstream RL run as a pipeline stage (its folder is `rl_cfg.out`); the seconds it ran, or None
+    when it was finished already. An interrupted run resumes from its checkpoint."""
+    from ptgm.rl.train_flat import train_flat
+    from ptgm.rl.train_high import train_high
+
+    train = train_flat if METHODS[method] is None else train_high
+    return _stage(method, Path(rl_cfg.out), rl_cfg, lambda: train(rl_cfg), log)
 
 
 def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
-    from ptgm.data.collect import CollectConfig, collect
-    from ptgm.data.split import split_dataset
-    from ptgm.data.stats import dataset_stats, format_stats, plot_stats
+    from ptgm.data.stats import dataset_stats, plot_stats
     from ptgm.data.store import EpisodeStore
-    from ptgm.evaluate.eval_low import EvalLowConfig, eval_low, format_results
     from ptgm.evaluate.report import report
-    from ptgm.goals.build import CodebookConfig, build_codebook
-    from ptgm.pretrain.train_low import LowLevelConfig, train_low
-    from ptgm.pretrain.train_prior import PriorConfig, train_prior
-    from ptgm.rl.train_flat import FlatConfig, train_flat
-    from ptgm.rl.train_high import HighConfig, train_high
 
     out = Path(cfg.out)
+    at = Pretrained(out)
+    # Every stage's config is built before anything runs: a typo in `flat` should not wait for pre-training.
+    pretrain_configs(cfg, at)
+    plan = [(method, rl_config(cfg, method, cfg.task, seed, out / "rl" / run_dir_name(method, cfg.task, seed), at))
+            for method in cfg.methods for seed in cfg.seeds]
     out.mkdir(parents=True, exist_ok=True)
     save_yaml(out / "config.yaml", cfg)
     start = time.perf_counter()
-    data, codebook, low, prior = out / "data", out / "codebook", out / "low", out / "prior"
-
-    collect_cfg = _stage_config(CollectConfig, "collect", out=str(data), seed=cfg.seed, **cfg.collect)
-    _stage("collect", data, {"collect": collect_cfg, "val_frames": cfg.val_frames}, lambda: (
-        collect(collect_cfg), split_dataset(EpisodeStore(data), cfg.val_frames, -1, cfg.seed)), log)
-    stats = dataset_stats(EpisodeStore(data))
-    log(format_stats(stats))
-
-    codebook_cfg = _stage_config(CodebookConfig, "codebook", data=str(data), out=str(codebook), seed=cfg.seed,
-                                 **cfg.codebook)
-    _stage("codebook", codebook, codebook_cfg, lambda: build_codebook(codebook_cfg, log=log), log)
-
-    low_cfg = _stage_config(LowLevelConfig, "low", data=str(data), out=str(low), seed=cfg.seed, **cfg.low)
-    _stage("train-low", low, low_cfg, lambda: train_low(low_cfg), log)
-
-    prior_cfg = _stage_config(PriorConfig, "prior", data=str(data), out=str(prior), codebook=str(codebook),
-                              seed=cfg.seed, **cfg.prior)
-    _stage("train-prior", prior, prior_cfg, lambda: train_prior(prior_cfg), log)
-
-    eval_dir = out / "eval_low"
-    eval_cfg = _stage_config(EvalLowConfig, "eval_low", low=str(low), codebook=str(codebook), data=str(data),
-                             out=str(eval_dir / "eval_low.json"), seed=cfg.seed, **cfg.eval_low)
-    _stage("eval-low", eval_dir, eval_cfg, lambda: log(format_results(eval_low(eval_cfg))), log)
-
-    runs = []
-    for method in cfg.methods:
-        for seed in cfg.seeds:
-            run_dir = out / "rl" / f"{method}-{cfg.task}-s{seed}"
-            if method == "flat":
-                rl_cfg = _stage_config(FlatConfig, "flat", task=cfg.task, out=str(run_dir), seed=seed, **cfg.flat)
-                fn = lambda c=rl_cfg: train_flat(c)  # noqa: E731
-            else:
-                ablation = {"ptgm": {}, "ptgm-no-prior": {"goal_prior": False},
-                            "ptgm-continuous": {"continuous": True}}
-                if method not in ablation:
-                    raise ConfigError(f"unknown method {method!r}; valid: ptgm, ptgm-no-prior, ptgm-continuous, flat")
-                rl_cfg = _stage_config(HighConfig, "high", task=cfg.task, out=str(run_dir), seed=seed, low=str(low),
-                                       codebook=str(codebook), prior=str(prior), **{**cfg.high, **ablation[method]})
-                fn = lambda c=rl_cfg: train_high(c)  # noqa: E731
-            _stage(method, run_dir, rl_cfg, fn, log)
-            runs.append(run_dir)
+    pretrain(cfg, at, log)
+    for method, rl_cfg in plan:
+        train_downstream(method, rl_cfg, log)
 
     report_dir = out / "report"
-    rows, _ = report(runs, report_dir)
-    plot_stats(stats, report_dir / "data_stats.png")
+    report([rl_cfg.out for _, rl_cfg in plan], report_dir)
+    plot_stats(dataset_stats(EpisodeStore(at.data)), report_dir / "data_stats.png")
     for name in ("overview.png", "scatter.png"):  # overview.html stays beside the clips it shows
-        if (codebook / name).exists():
-            shutil.copy2(codebook / name, report_dir / f"codebook_{name}")
+        if (at.codebook / name).exists():
+            shutil.copy2(at.codebook / name, report_dir / f"codebook_{name}")
     shutil.copy2(out / "config.yaml", report_dir / "config.yaml")
     log((report_dir / "report.md").read_text())
     log(f"finished in {(time.perf_counter() - start) / 60:.1f} min; report: {report_dir}")
     return report_dir
+
+
+# Experiment configs under configs/: each is RunConfig's built-in default with these settings changed
+# (stage settings laid over the stage's own, as `load_run_config` does).
+ALL_METHODS = list(METHODS)
+EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "default": ("The built-in default of `ptgm run`: the main job.", {}),
+    "benchmark": ("The pre-training of bench/sample_efficiency.py: the full 1M-frame dataset (`ptgm collect "
+                  "--preset full`), all four methods, 3 seeds. The bench sets each run's budget (steps) and "
+                  "evaluation interval from its per-task budgets; `ptgm run` with this file uses the values here.",
+                  {"out": "runs/benchmark", "collect": {"frames": 1_000_000}, "methods": ALL_METHODS,
+                   "seeds": [0, 1, 2]}),
+    "ablations": ("The paper's ablations on the default pre-training: PTGM, without the goal prior (alpha = 0), "
+                  "with continuous goals, and flat PPO, over 3 seeds. Other ablations are flags of the high "
+                  "stage (kl_reward, low_level_steps, initialize_with_prior) or of the codebook (n_codebook).",
+                  {"out": "runs/ablations", "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
+}
+# The paper's values for settings whose own comment does not give them (PTGM.md).
+PAPER_NOTES = {("collect", "player"): "paper: human play, the VPT contractor data",
+               ("collect", "frames"): "paper: ~30M frames",
+               ("high", "gamma"): "paper: 0.999"}
+_PLACEHOLDERS = {"out": "", "seed": 0, "data": "", "codebook": "", "low": "", "prior": "", "task": ""}
+
+
+def experiment(name: str) -> RunConfig:
+    """RunConfig of the experiment `name` of EXPERIMENTS."""
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}")
+    changes = dict(EXPERIMENTS[name][1])
+    defaults = RunConfig()
+    for key in STAGE_FIELDS:
+        if key in changes:
+            changes[key] = {**getattr(defaults, key), **changes[key]}
+    return dataclasses.replace(defaults, **changes)
+
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(to_jsonable(value), default_flow_style=True, width=10**6).removesuffix("\n...\n").strip()
+
+
+def render_config(cfg: RunConfig, about: str) -> str:
+    """`cfg` as commented YAML listing every setting of every stage (what the pipeline sets excepted), each
+    with its help and, where known, the paper's value."""
+    import textwrap
+
+    lines = [f"# {line}" for line in textwrap.wrap(about, 100)]
+    lines += ["# Every setting of every stage, commented with its help and the paper's value where known.",
+              "# Generated: python -m ptgm.pipeline --write-configs configs  (tests/test_pipeline.py checks that",
+              "# this file still equals the built-in settings it was written from).", ""]
+    helps, classes = field_help(RunConfig), stage_classes()
+    for f in dataclasses.fields(RunConfig):
+        value = getattr(cfg, f.name)
+        if f.name not in STAGE_FIELDS:
+            lines.append(f"{f.name}: {_yaml_value(value)}  # {helps[f.name]}")
+            continue
+        lines.append(f"{f.name}:  # {helps[f.name]}")
+        stage_cfg = _stage_config(f.name, value, **{k: _PLACEHOLDERS[k] for k in PIPELINE_SET[f.name]})
+        stage_help = field_help(classes[f.name])
+        for sf in dataclasses.fields(stage_cfg):
+            if sf.name in PIPELINE_SET[f.name]:
+                continue
+            note = PAPER_NOTES.get((f.name, sf.name))
+            comment = stage_help.get(sf.name, "") + (f" ({note})" if note else "")
+            lines.append(f"  {sf.name}: {_yaml_value(getattr(stage_cfg, sf.name))}  # {comment}")
+    return "\n".join(lines) + "\n"
+
+
+def write_configs(folder: str | Path) -> list[Path]:
+    """Write configs/<experiment>.yaml for every experiment; returns the paths."""
+    paths = []
+    for name, (about, _) in EXPERIMENTS.items():
+        path = Path(folder) / f"{name}.yaml"
+        atomic_write_bytes(path, render_config(experiment(name), about).encode())
+        paths.append(path)
+    return paths
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -162,3 +337,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(**{name: None})
     p.set_defaults(fn=lambda args: run(load_run_config(
         args.config, out=args.out, seed=args.seed, task=args.task, val_frames=args.val_frames)))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="maintenance: regenerate the experiment configs")
+    parser.add_argument("--write-configs", metavar="DIR", default="configs",
+                        help="folder to write default.yaml, benchmark.yaml and ablations.yaml into")
+    for written in write_configs(parser.parse_args().write_configs):
+        print(f"wrote {written}")

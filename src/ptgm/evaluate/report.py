@@ -13,8 +13,8 @@ among them, so all methods are compared over the same budget. Per group:
   no band with one seed);
 - final success (or score): the last grid point, mean and t half-width;
 - env steps to 50% (and to 80%) of the metric: per seed, the first crossing on its own evaluation points
-  (linear between the two points around it) within the shared budget; the mean over the seeds that
-  cross, and how many do;
+  (linear between the two points around it) within the shared budget; the mean and t half-width over
+  the seeds that cross, and how many do;
 - area under the curve: the mean of the metric over the grid (trapezoid / budget), in [0, 1].
 
 Writes `report.png`, `report.md` and `report.csv` to `--out`.
@@ -134,7 +134,9 @@ class Group:
         for threshold in THRESHOLDS:
             reach = [s for s in (steps_to(c, threshold, self.grid[-1]) for c in self.curves) if s is not None]
             pct = round(threshold * 100)
-            row[f"steps_to_{pct}"] = float(np.mean(reach)) if reach else None
+            mean, half = t_band(np.array(reach)[:, None]) if reach else (None, None)
+            row[f"steps_to_{pct}"] = float(mean[0]) if reach else None
+            row[f"steps_to_{pct}_ci95"] = float(half[0]) if reach else None
             row[f"seeds_reaching_{pct}"] = len(reach)
         return {**row, "auc": float(auc_mean[0]), "auc_ci95": float(auc_ci[0])}
 
@@ -171,7 +173,9 @@ def format_table(rows: list[dict]) -> str:
 
     def reach(r: dict, pct: int) -> str:
         steps, n = r[f"steps_to_{pct}"], r[f"seeds_reaching_{pct}"]
-        return f"{steps:,.0f} ({n}/{r['seeds']})" if steps is not None else f"never (0/{r['seeds']})"
+        if steps is None:
+            return f"never (0/{r['seeds']})"
+        return f"{steps:,.0f} ± {r[f'steps_to_{pct}_ci95']:,.0f} ({n}/{r['seeds']})"
 
     def final(r: dict) -> str:
         if r["metric"] == "score":  # as Crafter publishes it, in percent

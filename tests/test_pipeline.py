@@ -1,0 +1,233 @@
+"""`ptgm run` end to end on a tiny config, the experiment configs under configs/, the sample-efficiency
+bench on a tiny subset, and `--help` of every command."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ptgm.cli import build_parser, main
+from ptgm.config import ConfigError
+from ptgm.pipeline import (EXPERIMENTS, STAGE_FIELDS, Pretrained, RunConfig, experiment, load_run_config,
+                           pretrain_configs, render_config, rl_config, run)
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = "short_wood:\n  success: [collect_wood]\n  max_steps: 60\n"
+# Group the tests that share the tiny run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("pipeline")
+
+
+def tiny_config(root: Path) -> dict:
+    """Random-player data, 6 codes, a few updates of each network and a few hundred RL steps: ~20 s."""
+    (root / "tasks.yaml").write_text(TASKS)
+    rl = {"steps": 300, "n_envs": 2, "hidden": 32, "eval_every": 150, "eval_episodes": 2, "vector": "sync",
+          "progress": False, "tasks_file": str(root / "tasks.yaml"), "epochs": 1}
+    net = {"hidden": 32, "batch_size": 64, "max_updates": 10, "eval_every": 5, "epochs": 1, "progress": False}
+    return {"out": str(root / "run"), "task": "short_wood", "methods": ["ptgm", "flat"], "seeds": [0],
+            "collect": {"player": "random", "frames": 3000, "workers": 1, "pixels": False, "max_episode_steps": 500},
+            "val_frames": 500, "codebook": {"n_codebook": 6, "episodes": -1, "reduce": "pca"},
+            "low": net, "prior": net,
+            "eval_low": {"episodes": 1, "steps": 10, "codes": 2, "cond_scale": [1.0], "progress": False},
+            "high": {**rl, "low_level_steps": 5, "steps_per_iter": 8, "batch_size": 8},
+            "flat": {**rl, "steps_per_iter": 64, "batch_size": 32}}
+
+
+def write_config(root: Path, settings: dict, name: str = "tiny.yaml") -> Path:
+    path = root / name
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished tiny `ptgm run`: (its config file, its output folder, what it printed)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    config = write_config(root, tiny_config(root))
+    lines: list[str] = []
+    run(load_run_config(config), log=lines.append)
+    return config, root / "run", lines
+
+
+def test_run_writes_the_report_folder(tiny_run):
+    _, out, lines = tiny_run
+    report = out / "report"
+    for name in ("report.md", "report.png", "report.csv", "codebook_overview.png", "config.yaml", "data_stats.png"):
+        assert (report / name).is_file(), name
+    md = (report / "report.md").read_text()
+    assert "| short_wood | flat | 1 |" in md and "| short_wood | ptgm[k=5] | 1 |" in md
+    assert yaml.safe_load((report / "config.yaml").read_text())["task"] == "short_wood"
+    ran = [line for line in lines if "] running ->" in line]
+    assert [line.split("]")[0][1:] for line in ran] == ["collect", "codebook", "train-low", "train-prior", "eval-low",
+                                                        "ptgm", "flat"]
+    assert any(line.startswith("finished in") for line in lines)
+
+
+def test_a_rerun_skips_every_stage(tiny_run):
+    config, out, _ = tiny_run
+    lines: list[str] = []
+    run(load_run_config(config), log=lines.append)
+    assert not [line for line in lines if "] running ->" in line]
+    done = [line.split("]")[0][1:] for line in lines if "] done already:" in line]
+    assert done == ["collect", "codebook", "train-low", "train-prior", "eval-low", "ptgm", "flat"]
+
+
+def test_a_changed_setting_in_the_same_folder_is_an_error(tiny_run, tmp_path):
+    config, out, _ = tiny_run
+    settings = yaml.safe_load(config.read_text())
+    settings["codebook"]["n_codebook"] = 5
+    with pytest.raises(ConfigError, match="codebook stage made with other settings"):
+        run(load_run_config(write_config(tmp_path, settings)), log=lambda _: None)
+    settings = yaml.safe_load(config.read_text())
+    settings["flat"]["lr"] = 1e-3  # only the last stage differs: everything before is skipped, then the error
+    lines: list[str] = []
+    with pytest.raises(ConfigError, match="flat stage made with other settings"):
+        run(load_run_config(write_config(tmp_path, settings)), log=lines.append)
+    assert not [line for line in lines if "] running ->" in line]
+
+
+def test_unknown_or_pipeline_set_stage_settings_are_errors_naming_the_valid_ones(tmp_path, capsys):
+    settings = tiny_config(tmp_path)
+    settings["high"]["kl_weight"] = 0.1
+    with pytest.raises(ConfigError, match=r"high: unknown setting\(s\) \['kl_weight'\]; valid: .*'kl_reward'"):
+        run(load_run_config(write_config(tmp_path, settings)), log=lambda _: None)
+    assert not (tmp_path / "run").exists()  # caught before anything ran
+    settings = tiny_config(tmp_path)
+    settings["low"]["data"] = "elsewhere"
+    with pytest.raises(ConfigError, match=r"low: \['data'\] are set by the pipeline"):
+        run(load_run_config(write_config(tmp_path, settings)), log=lambda _: None)
+    settings = tiny_config(tmp_path)
+    settings["methods"] = ["ptgm", "dreamer"]
+    assert main(["run", "--config", str(write_config(tmp_path, settings))]) == 2
+    assert "unknown method 'dreamer'" in capsys.readouterr().err
+
+
+def test_stage_settings_in_a_file_are_laid_over_the_built_in_ones(tmp_path):
+    cfg = load_run_config(write_config(tmp_path, {"collect": {"frames": 1234}}))
+    assert cfg.collect == {**RunConfig().collect, "frames": 1234}  # the scripted player stays
+    assert cfg.high == RunConfig().high
+
+
+def resolved(cfg: RunConfig) -> dict:
+    """Every stage config `cfg` makes (pre-training, and each method's RL run), as plain data."""
+    at = Pretrained(Path("out"))
+    stages = {k: dataclasses.asdict(v) for k, v in pretrain_configs(cfg, at).items()}
+    for method in cfg.methods:
+        stages[method] = dataclasses.asdict(rl_config(cfg, method, cfg.task, 0, "run", at))
+    top = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in STAGE_FIELDS}
+    return {"top": top, **stages}
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_config_files_equal_the_built_in_settings(name):
+    path = ROOT / "configs" / f"{name}.yaml"
+    assert path.is_file(), f"{path} is missing; write it with `python -m ptgm.pipeline --write-configs configs`"
+    got, want = resolved(load_run_config(path)), resolved(experiment(name))
+    diff = {f"{stage}.{k}": (got[stage].get(k), want[stage].get(k)) for stage in want
+            for k in set(got.get(stage, {})) | set(want[stage]) if got.get(stage, {}).get(k) != want[stage].get(k)}
+    assert not diff, (f"configs/{name}.yaml differs from the built-in settings (file, built-in): {diff}; "
+                      f"regenerate it with `python -m ptgm.pipeline --write-configs configs`")
+
+
+def test_default_config_is_the_built_in_default_and_lists_every_setting():
+    assert experiment("default") == RunConfig()
+    text = (ROOT / "configs" / "default.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert set(data["high"]) >= {"steps", "kl_reward", "low_level_steps", "cond_scale", "lr", "gamma", "vf_coef"}
+    assert "(paper: 0.05)" in text and "(paper: 0.999)" in text and "(paper: 10,000)" in text
+    # What the pipeline sets itself is not a setting of the file.
+    assert not {"out", "seed", "data", "codebook"} & set(data["low"]) and "task" not in data["flat"]
+    bench = load_run_config(ROOT / "configs" / "benchmark.yaml")
+    assert bench.collect["frames"] == 1_000_000 and len(bench.seeds) >= 3
+    assert bench.methods == ["ptgm", "ptgm-no-prior", "ptgm-continuous", "flat"]
+
+
+def test_rendered_config_loads_back_to_the_same_run(tmp_path):
+    cfg = dataclasses.replace(RunConfig(), task="stone", seeds=[3, 4], high={**RunConfig().high, "kl_reward": 0.5})
+    path = tmp_path / "c.yaml"
+    path.write_text(render_config(cfg, "a test config"))
+    assert resolved(load_run_config(path)) == resolved(cfg)
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("sample_efficiency", ROOT / "bench" / "sample_efficiency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_runs_a_subset_and_resumes(tiny_run, tmp_path):
+    config, pretrained, _ = tiny_run
+    bench = load_bench()
+    out = tmp_path / "bench"
+    args = ["--config", str(config), "--out", str(out), "--pretrained", str(pretrained), "--tasks", "short_wood",
+            "--methods", "ptgm-no-prior", "flat", "--seeds", "0", "1", "--steps", "200", "--evals", "2"]
+    lines: list[str] = []
+    assert bench.main(args, log=lines.append) == 0
+    report = out / "report"
+    for name in ("report.md", "report.csv", "short_wood.png"):
+        assert (report / name).is_file(), name
+    md = (report / "report.md").read_text()
+    assert "| short_wood | ptgm-no-prior[k=5] | 2 |" in md and "| short_wood | flat | 2 |" in md
+    assert sum("] running ->" in line for line in lines) == 4  # four runs, no pre-training
+    assert any(line.startswith("total:") for line in lines)
+    record = json.loads((out / "bench.json").read_text())
+    assert set(record["runs"]) == {f"{m}-short_wood-s{s}" for m in ("ptgm-no-prior", "flat") for s in (0, 1)}
+    assert all(r["steps"] == 200 and r["seconds"] > 0 for r in record["runs"].values())
+    # Evaluated at 0, every 100 steps and at the end of the budget.
+    evals = (out / "rl" / "flat-short_wood-s0" / "eval.csv").read_text().splitlines()
+    assert len(evals) - 1 >= 3
+
+    again: list[str] = []
+    assert bench.main(args, log=again.append) == 0
+    assert not [line for line in again if "] running ->" in line]
+    assert sum("done already" in line for line in again if line.startswith("[") and "/4]" in line) == 4
+
+
+def test_bench_rejects_a_task_without_a_budget(tiny_run, tmp_path, capsys):
+    config, pretrained, _ = tiny_run
+    bench = load_bench()
+    args = ["--config", str(config), "--out", str(tmp_path / "b"), "--pretrained", str(pretrained),
+            "--tasks", "short_wood", "--seeds", "0"]
+    assert bench.main(args) == 2
+    assert "no budget for task 'short_wood'" in capsys.readouterr().err
+    assert bench.main([*args[:4], "--pretrained", str(tmp_path), "--steps", "100"]) == 2
+    assert "not a finished pre-training stage" in capsys.readouterr().err
+    assert bench.budget("diamond", bench.parse_args(["--budget-scale", "0.1"])) == 100_000
+
+
+def subcommands() -> list[list[str]]:
+    """Every command path of the `ptgm` parser, e.g. ['data', 'stats']."""
+    import argparse
+
+    def walk(parser: argparse.ArgumentParser, prefix: list[str]) -> list[list[str]]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found.append([*prefix, name])
+                    found.extend(walk(sub, [*prefix, name]))
+        return found
+
+    return walk(build_parser(), [])
+
+
+def test_every_command_has_help():
+    commands = subcommands()
+    assert {"run", "collect", "codebook", "train-low", "train-prior", "train-high", "train-flat", "report"} <= {
+        c[0] for c in commands}
+    for command in [[], *commands]:
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args([*command, "--help"])
+        assert exit_.value.code == 0, command
+
+
+def test_ptgm_help_from_the_installed_command():
+    done = subprocess.run([sys.executable, "-m", "ptgm.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "run" in done.stdout
