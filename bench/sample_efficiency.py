@@ -32,7 +32,8 @@ from pathlib import Path
 from ptgm.config import ConfigError, save_yaml
 from ptgm.evaluate.report import format_table, report
 from ptgm.io import ArtifactError, provenance, save_json
-from ptgm.pipeline import METHODS, Pretrained, load_run_config, pretrain, rl_config, run_dir_name, train_downstream
+from ptgm.pipeline import (METHODS, Pretrained, load_run_config, pretrain, pretrain_differences, rl_config, run_dir_name,
+                           train_downstream)
 
 # Env steps per run, by task (issue 7): the five Minecraft mirrors, then the tech-tree tasks and the full game.
 BUDGETS = {"wood": 300_000, "drink": 300_000, "stone": 300_000, "iron": 300_000, "zombie": 300_000,
@@ -92,7 +93,12 @@ def bench(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     record = {"args": vars(args), "pretrained": str(at.root), "runs": {},
               "provenance": provenance("bench/sample_efficiency.py", cfg)}
     start = time.perf_counter()
-    if not args.pretrained:
+    if args.pretrained:
+        differ = pretrain_differences(cfg, at)
+        if differ:  # allowed (e.g. a quick look on a smaller model), but the table is then not of --config
+            log(f"note: {at.root} was pre-trained with other settings than {args.config} in: {', '.join(differ)}")
+        record["pretrained_differs"] = differ
+    else:
         pretrain(cfg, at, log)
     pretrain_seconds = time.perf_counter() - start
     log(f"pre-training: {pretrain_seconds / 60:.1f} min ({at.root})")

@@ -33,7 +33,7 @@ def tiny_config(root: Path) -> dict:
     return {"out": str(root / "run"), "task": "short_wood", "methods": ["ptgm", "flat"], "seeds": [0],
             "collect": {"player": "random", "frames": 3000, "workers": 1, "pixels": False, "max_episode_steps": 500},
             "val_frames": 500, "codebook": {"n_codebook": 6, "episodes": -1, "reduce": "pca"},
-            "low": net, "prior": net,
+            "low": dict(net), "prior": dict(net),
             "eval_low": {"episodes": 1, "steps": 10, "codes": 2, "cond_scale": [1.0], "progress": False},
             "high": {**rl, "low_level_steps": 5, "steps_per_iter": 8, "batch_size": 8},
             "flat": {**rl, "steps_per_iter": 64, "batch_size": 32}}
@@ -177,6 +177,7 @@ def test_bench_runs_a_subset_and_resumes(tiny_run, tmp_path):
     assert "| short_wood | ptgm-no-prior[k=5] | 2 |" in md and "| short_wood | flat | 2 |" in md
     assert sum("] running ->" in line for line in lines) == 4  # four runs, no pre-training
     assert any(line.startswith("total:") for line in lines)
+    assert not [line for line in lines if line.startswith("note:")]  # same pre-training settings as --config
     record = json.loads((out / "bench.json").read_text())
     assert set(record["runs"]) == {f"{m}-short_wood-s{s}" for m in ("ptgm-no-prior", "flat") for s in (0, 1)}
     assert all(r["steps"] == 200 and r["seconds"] > 0 for r in record["runs"].values())
@@ -200,6 +201,17 @@ def test_bench_rejects_a_task_without_a_budget(tiny_run, tmp_path, capsys):
     assert bench.main([*args[:4], "--pretrained", str(tmp_path), "--steps", "100"]) == 2
     assert "not a finished pre-training stage" in capsys.readouterr().err
     assert bench.budget("diamond", bench.parse_args(["--budget-scale", "0.1"])) == 100_000
+
+
+def test_bench_notes_a_pretrained_folder_made_with_other_settings(tiny_run, tmp_path):
+    config, pretrained, _ = tiny_run
+    settings = yaml.safe_load(config.read_text())
+    settings["prior"]["lr"] = 1e-3
+    lines: list[str] = []
+    args = ["--config", str(write_config(tmp_path, settings)), "--out", str(tmp_path / "b"), "--pretrained",
+            str(pretrained), "--tasks", "short_wood", "--methods", "flat", "--seeds", "0", "--steps", "64", "--evals", "1"]
+    assert load_bench().main(args, log=lines.append) == 0
+    assert any(line.startswith("note:") and line.endswith("in: prior") for line in lines)
 
 
 def subcommands() -> list[list[str]]:

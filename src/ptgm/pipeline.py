@@ -8,6 +8,11 @@ exact config it ran with. A stage whose `stage.json` matches the current config 
 rerun after an interruption picks up where it stopped (and the stages themselves resume from their
 checkpoints). A folder made with different settings is an error, never silently overwritten.
 
+The two halves are functions of their own, which bench/sample_efficiency.py reuses: `pretrain`
+(collect + split, codebook, train-low, train-prior, eval-low into one folder, `Pretrained`) and
+`train_downstream` (one RL run, `rl_config` of a task x method x seed, as a stage with its marker).
+A config file's stage settings are laid over the built-in ones (`load_run_config`).
+
 The built-in default (`configs/default.yaml` is the same settings written out) finishes in about
 15 minutes on 2 CPU cores; `ptgm run --config FILE` runs any experiment config under `configs/`.
 """
@@ -172,6 +177,15 @@ def pretrain_configs(cfg: RunConfig, at: Pretrained) -> dict[str, Any]:
         "eval_low": _stage_config("eval_low", cfg.eval_low, low=str(at.low), codebook=str(at.codebook),
                                   data=str(at.data), out=str(at.eval_low / "eval_low.json"), seed=seed),
     }
+
+
+def pretrain_differences(cfg: RunConfig, at: Pretrained) -> list[str]:
+    """The pre-training stages under `at` that were made with other settings than `cfg` gives them."""
+    want = pretrain_configs(cfg, at)
+    want["collect"] = {"collect": want["collect"], "val_frames": cfg.val_frames}
+    folders = {"collect": at.data, "codebook": at.codebook, "low": at.low, "prior": at.prior}
+    return [name for name, folder in folders.items()
+            if load_json(folder / STAGE_FILE, f"{name} stage record").get("config") != to_jsonable(want[name])]
 
 
 def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print) -> Pretrained:
