@@ -78,3 +78,20 @@ def test_run_eval_log_has_score_and_unlock_columns_and_upgrades_an_old_header(tm
     assert rows[0]["success_rate"] == "0.5" and rows[0]["score"] == ""  # the old row keeps its values
     assert float(rows[1]["unlock/collect_wood"]) == 0.5 and float(rows[1]["score"]) == pytest.approx(point.score)
     assert None not in rows[1]  # no value without a column
+
+
+def test_a_crafter_run_records_and_prints_its_score(tmp_path, capsys):
+    from ptgm.cli import main
+    from ptgm.evaluate.report import load_curve
+
+    out = tmp_path / "flat"
+    assert main(["train-flat", "--task", "crafter", "--steps", "128", "--n-envs", "2", "--steps-per-iter", "128",
+                 "--batch-size", "64", "--hidden", "32", "--eval-episodes", "2", "--vector", "sync", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert "flat on crafter (seed 0): final score " in capsys.readouterr().out
+    with open(out / "eval.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(0 <= float(r["score"]) <= 1 for r in rows)
+    assert {f"unlock/{a}" for a in WORLD.achievements} <= set(rows[0])
+    curve = load_curve(out)
+    assert curve.metric == "score" and curve.values[-1] == pytest.approx(float(rows[-1]["score"]))

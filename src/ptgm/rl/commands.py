@@ -11,9 +11,12 @@ from ptgm.io import load_json
 def _print_result(run_dir) -> None:
     summary = load_json(run_dir / "summary.json", "run summary")
     final = summary["final"]
-    print(f"{summary['method']} on {summary['task']} (seed {summary['seed']}): final success "
-          f"{final['success_rate']:.2f} over {int(final['episodes'])} evaluation episodes at "
-          f"{int(final['env_steps']):,} env steps (best {summary['best_success_rate']:.2f})")
+    if load_json(run_dir / "run.json", "run description").get("metric") == "score":  # no success to report
+        result = f"final score {100 * final['score']:.1f}%"
+    else:
+        result = f"final success {final['success_rate']:.2f} (best {summary['best_success_rate']:.2f})"
+    print(f"{summary['method']} on {summary['task']} (seed {summary['seed']}): {result} over "
+          f"{int(final['episodes'])} evaluation episodes at {int(final['env_steps']):,} env steps")
     print(f"run: {run_dir} (eval.csv, progress.csv, tb/, policy/)")
 
 
