@@ -35,6 +35,14 @@ TABLE_WOOD = constants.place["table"]["uses"]["wood"]
 FURNACE_STONE = constants.place["furnace"]["uses"]["stone"]
 PLACEABLE = nav.lut([GRASS, SAND, PATH])
 HEALED = 8  # health at which a hurt player leaves its shelter
+# Crafter's day is 300 steps, darkest at step 210 of each; zombies spawn on grass below
+# daylight ~0.83 (steps ~116..296) and despawn above it.
+NIGHT_CRITICAL = 1  # in the dark, leave the shelter for drink/food only at this level
+EVENING = (95, 135)  # steps of the day (light still full) for the pre-night top-up ...
+EVENING_DRINK, EVENING_FOOD = 6, 5  # ... of drink and food at or below these levels
+WAIT_R = 6  # a rested player stays walled in while a zombie is this close (Manhattan)
+DRIVE = 5.0  # weight factor for materials the next pickaxe still lacks
+READY = 5.0  # weight factor for making the next pickaxe once its materials are in hand
 
 
 class World:
@@ -230,13 +238,17 @@ class Sleep(Objective):
         if w.player.sleeping:
             self.slept = True
             return SLEEP
-        if w.inv["drink"] <= 2 or w.inv["food"] <= 2:
+        crit = pl.critical()
+        if w.inv["drink"] <= crit or w.inv["food"] <= crit:
             return None  # thirst or hunger first; shelter again afterwards
         # Nights are spent in the shelter even once rested (zombies swarm the grass).
         night = pl.is_night()
         rested = w.inv["energy"] >= constants.items["energy"]["max"]
         healing = self.heal and w.inv["health"] < HEALED
-        if rested and not night and not healing:
+        # Zombies crowd around a shelter overnight and despawn only in full daylight:
+        # stepping out among them costs two health each.
+        besieged = pl.enclosed() and pl.zombie_near(WAIT_R) and pl.t - self.t0 < self.timeout - 50
+        if rested and not night and not healing and not besieged:
             return None
         if pl.enclosed():
             return NOOP if rested else SLEEP
@@ -381,7 +393,10 @@ class ScriptedPlayer:
         self.hunger_at = int(self.rng.integers(3, 6))
         self.tired_at = int(self.rng.integers(2, 5))
         self.hurt_at = int(self.rng.integers(3, 6))
-        self.dusk = float(self.rng.uniform(0.4, 0.6))  # how early it heads for shelter
+        # Daylight at which it heads for shelter, and at which it leaves in the morning:
+        # zombies start spawning below ~0.83 and the night's crowd despawns only above it.
+        self.dusk = float(self.rng.uniform(0.6, 0.8))
+        self.dawn = float(self.rng.uniform(0.9, 0.98))
         self.no_shelter_until = 0
         self.objective_log = []
 
@@ -549,10 +564,22 @@ class ScriptedPlayer:
             return NOOP
         return a
 
+    def day_phase(self) -> int:
+        """Step within Crafter's 300-step day; darkest at 210."""
+        return self.w.game._step % 300
+
     def is_night(self) -> bool:
-        """Dark enough to stay walled in. (Waiting for brighter mornings, when zombies
-        have despawned, was tried: the longer stays cost more in hunger than they saved.)"""
-        return self.w.game._world.daylight < self.dusk
+        """Dark enough to stay walled in (evening and morning thresholds differ)."""
+        light = self.w.game._world.daylight
+        return light < (self.dawn if self.day_phase() >= 210 else self.dusk)
+
+    def critical(self) -> int:
+        """Level of drink or food that overrides everything else (lower in the dark)."""
+        return NIGHT_CRITICAL if self.is_night() else 2
+
+    def zombie_near(self, r: int) -> bool:
+        px, py = self.w.pos
+        return any(abs(int(o.pos[0]) - px) + abs(int(o.pos[1]) - py) <= r for o in self.w.zombies)
 
     def _enemy_near(self, r: int) -> bool:
         px, py = self.w.pos
@@ -675,14 +702,16 @@ class ScriptedPlayer:
         """The most urgent bodily need, if any."""
         inv = self.w.inv
         night = self.is_night()
-        # Evening (light fading, night ahead): top up before holing up for the night.
-        phase = (self.w.game._step / 300) % 1 + 0.3
-        extra = 2 if 0.55 < phase < 0.9 else 0
+        drink_at, food_at = self.thirst_at, self.hunger_at
         if night:
-            extra = -2  # roaming in the dark is worse than being a bit thirsty
-        if inv["drink"] <= self.thirst_at + extra:
+            # Roaming in the dark is worse than being thirsty.
+            drink_at = food_at = self.critical()
+        elif EVENING[0] <= self.day_phase() < EVENING[1]:
+            # Light fading, night ahead: top up before holing up.
+            drink_at, food_at = max(drink_at, EVENING_DRINK), max(food_at, EVENING_FOOD)
+        if inv["drink"] <= drink_at:
             return "drink"
-        if inv["food"] <= self.hunger_at + extra:
+        if inv["food"] <= food_at:
             return "eat"
         if self.t < self.no_shelter_until and inv["energy"] > 1:
             return None
@@ -704,9 +733,10 @@ class ScriptedPlayer:
         if cur is not None and getattr(cur, "urgent", False):
             # Finish (or time out on) the current need first, unless another is critical.
             inv = self.w.inv
-            if inv["drink"] <= 2 and cur.name != "drink":
+            crit = self.critical()
+            if inv["drink"] <= crit and cur.name != "drink":
                 self._start(self._need_objective("drink"))
-            elif inv["food"] <= 2 and cur.name not in ("eat", "drink"):
+            elif inv["food"] <= crit and cur.name not in ("eat", "drink"):
                 self._start(self._need_objective("eat"))
             return
         need = self._need()
@@ -872,7 +902,10 @@ class ScriptedPlayer:
         near_table = tables.any()
         # Like a person, it works toward its next pickaxe: what that still lacks weighs more.
         short = self._shortfall(near_table)
-        drive = lambda item: 3.0 if item in short else 1.0  # noqa: E731
+        drive = lambda item: DRIVE if item in short else 1.0  # noqa: E731
+        next_tool = next((t for t in ("wood_pickaxe", "stone_pickaxe", "iron_pickaxe") if not inv[t]), None)
+        # Materials in hand for the next pickaxe: making it is what a person does next.
+        make_w = lambda item: 3.0 * (READY if item == next_tool else 1.0)  # noqa: E731
         wood_goal = int(rng.integers(4, 10))
         if inv["wood"] < 9:
             low = inv["wood"] < 4
@@ -883,7 +916,7 @@ class ScriptedPlayer:
         for tool, act in (("pickaxe", nav.MAKE_WOOD_PICKAXE), ("sword", nav.MAKE_WOOD_SWORD)):
             item = f"wood_{tool}"
             if has("wood") and not has(item) and (near_table or inv["wood"] >= TABLE_WOOD + 1):
-                want(3.0, f"make_{item}", lambda i=item, a=act: self._make(i, a))
+                want(make_w(item), f"make_{item}", lambda i=item, a=act: self._make(i, a))
         if has("wood_pickaxe"):
             stone_goal = int(rng.integers(3, 10))
             if inv["stone"] < 9:
@@ -894,7 +927,7 @@ class ScriptedPlayer:
         for tool, act in (("pickaxe", nav.MAKE_STONE_PICKAXE), ("sword", nav.MAKE_STONE_SWORD)):
             item = f"stone_{tool}"
             if has("wood") and has("stone") and not has(item) and (near_table or inv["wood"] >= TABLE_WOOD + 1):
-                want(3.0, f"make_{item}", lambda i=item, a=act: self._make(i, a))
+                want(make_w(item), f"make_{item}", lambda i=item, a=act: self._make(i, a))
         if inv["stone"] >= FURNACE_STONE and near_table:
             furnace_ok = self._station_cells(True) & (self.dist < 40)
             if not furnace_ok.any():
@@ -905,7 +938,7 @@ class ScriptedPlayer:
         for tool, act in (("pickaxe", nav.MAKE_IRON_PICKAXE), ("sword", nav.MAKE_IRON_SWORD)):
             item = f"iron_{tool}"
             if has("wood") and has("coal") and has("iron") and not has(item):
-                want(3.0, f"make_{item}", lambda i=item, a=act: self._make(i, a))
+                want(make_w(item), f"make_{item}", lambda i=item, a=act: self._make(i, a))
         if has("iron_pickaxe"):
             want(2.0, "collect_diamond", lambda: self._collect("diamond", DIAMOND, inv["diamond"] + 1, "mountain"))
         if inv["sapling"] < 2:
