@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--task", default="fixed100", help="fixed100 (built here) or any task name")
     p.add_argument("--n-envs", type=int, nargs="+", default=[8])
     p.add_argument("--low-level-steps", type=int, default=10)
-    p.add_argument("--cond-scale", type=float, default=7.0)
+    p.add_argument("--cond-scale", type=float, default=0.0, help="guidance scale (train-high default 0; 7 doubles the forward batch)")
     p.add_argument("--env-steps", type=int, default=4000, help="env steps per measurement round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)

@@ -39,21 +39,23 @@ STAGE_FILE = "stage.json"
 class RunConfig:
     out: str = "runs/default"  # folder for every stage's output and the report
     seed: int = 0  # seeds every stage
-    task: str = "wood"  # downstream task of the high-level policy and the flat baseline
+    task: str = "stone"  # downstream task of the high-level policy and the flat baseline
     methods: list[str] = field(default_factory=lambda: ["ptgm", "flat"])  # downstream runs: ptgm | ptgm-no-prior | ptgm-continuous | flat
     seeds: list[int] = field(default_factory=lambda: [0])  # seeds of the downstream runs
     collect: dict[str, Any] = field(default_factory=lambda: {  # `ptgm collect` settings (CollectConfig)
         "player": "scripted", "frames": 50_000, "workers": 2, "pixels": True})
     val_frames: int = 5_000  # validation frames of the split (paper: 10,000)
     codebook: dict[str, Any] = field(default_factory=dict)  # `ptgm codebook` settings (CodebookConfig)
-    low: dict[str, Any] = field(default_factory=lambda: {"epochs": 3})  # `ptgm train-low` settings (LowLevelConfig)
-    prior: dict[str, Any] = field(default_factory=lambda: {"epochs": 3})  # `ptgm train-prior` settings (PriorConfig)
+    low: dict[str, Any] = field(default_factory=lambda: {  # `ptgm train-low` settings (LowLevelConfig)
+        "min_btwn_goals": 1, "max_btwn_goals": 10, "epochs": 10})
+    prior: dict[str, Any] = field(default_factory=lambda: {  # `ptgm train-prior` settings (PriorConfig)
+        "min_btwn_goals": 1, "max_btwn_goals": 10, "epochs": 3})
     eval_low: dict[str, Any] = field(default_factory=lambda: {  # `ptgm eval-low` settings (EvalLowConfig)
-        "episodes": 4, "steps": 50})
+        "episodes": 2, "steps": 50})
     high: dict[str, Any] = field(default_factory=lambda: {  # `ptgm train-high` settings (HighConfig)
-        "steps": 100_000, "eval_every": 20_000, "eval_episodes": 50})
+        "steps": 50_000, "eval_every": 10_000, "eval_episodes": 50, "initialize_with_prior": True})
     flat: dict[str, Any] = field(default_factory=lambda: {  # `ptgm train-flat` settings (FlatConfig)
-        "steps": 100_000, "eval_every": 20_000, "eval_episodes": 50})
+        "steps": 50_000, "eval_every": 10_000, "eval_episodes": 50})
 
 
 # RunConfig fields that hold one stage's settings, in pipeline order.
@@ -63,8 +65,10 @@ PIPELINE_SET = {"collect": ("out", "seed"), "codebook": ("data", "out", "seed"),
                 "prior": ("data", "out", "codebook", "seed"), "eval_low": ("low", "codebook", "data", "out", "seed"),
                 "high": ("task", "out", "seed", "low", "codebook", "prior"), "flat": ("task", "out", "seed")}
 # Downstream methods: PTGM's HighConfig settings that make each ablation, or None for flat PPO.
-METHODS: dict[str, dict[str, Any] | None] = {"ptgm": {}, "ptgm-no-prior": {"goal_prior": False},
-                                             "ptgm-continuous": {"continuous": True}, "flat": None}
+# The ablations use the prior nowhere, so they also start from a fresh network.
+METHODS: dict[str, dict[str, Any] | None] = {
+    "ptgm": {}, "ptgm-no-prior": {"goal_prior": False, "initialize_with_prior": False},
+    "ptgm-continuous": {"continuous": True, "initialize_with_prior": False}, "flat": None}
 
 
 def stage_classes() -> dict[str, type]:

@@ -40,8 +40,8 @@ class PretrainConfig:
     out: str  # output directory: weights.safetensors, config.json, checkpoint/, tb/, metrics.json
     obs: str = "symbolic"  # observation the network reads: symbolic | pixels
     encoder: str | None = None  # goal encoder directory, for the 'learned' goal embedding
-    min_btwn_goals: int = 15  # shortest gap between hindsight goal steps
-    max_btwn_goals: int = 200  # gaps between goal steps are drawn from [min_btwn_goals, max_btwn_goals)
+    min_btwn_goals: int = 15  # shortest gap between hindsight goal steps (paper: 15; Crafter default run: 1)
+    max_btwn_goals: int = 200  # gaps between goal steps are drawn from [min_btwn_goals, max_btwn_goals) (paper: 200)
     hidden: int = 256  # width of the observation features and the MLP
     lr: float = 3e-4  # Adam learning rate
     weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0 is plain Adam

@@ -40,12 +40,12 @@ class HighConfig(PPOConfig):
     kl_reward: float = DEFAULT_KL_REWARD  # alpha: each high-level step adds -alpha * KL(pi_H || pi_P) (paper: 0.05)
     goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (alpha = 0)
     low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
-    cond_scale: float = 7.0  # classifier-free guidance of the low-level policy (paper: 7)
+    cond_scale: float = 0.0  # classifier-free guidance of the low-level policy (paper: 7; on Crafter 0 did better, see README)
     initialize_with_prior: bool = False  # start the policy's encoder and head from the goal prior's weights
     continuous: bool = False  # ablation: the policy outputs a goal vector (Gaussian) instead of a code index
     obs_mode: str | None = None  # observation the policy reads: symbolic | pixels (default: the prior's, else the low-level policy's)
     steps_per_iter: int = 256  # high-level steps per PPO iteration, summed over envs (paper: 40)
-    lr: float = 1e-3  # Adam learning rate (paper: 1e-4; 3e-4 barely moved the policy over 100 codes in 60k steps)
+    lr: float = 3e-4  # Adam learning rate (paper: 1e-4; 1e-3 clipped ~40% of ratios and stalled on Crafter)
     ent_coef: float = 0.001  # entropy bonus weight (the KL to the prior already keeps the policy broad)
     batch_size: int = 64  # high-level transitions per minibatch (paper: 40)
     epochs: int = 4  # passes over each iteration's transitions (paper: 5)
