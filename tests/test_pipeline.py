@@ -61,7 +61,7 @@ def test_run_writes_the_report_folder(tiny_run):
     for name in ("report.md", "report.png", "report.csv", "codebook_overview.png", "config.yaml", "data_stats.png"):
         assert (report / name).is_file(), name
     md = (report / "report.md").read_text()
-    assert "| short_wood | flat | 1 |" in md and "| short_wood | ptgm[k=5] | 1 |" in md
+    assert "| short_wood | flat | 1 |" in md and "| short_wood | ptgm[k=5,init-prior] | 1 |" in md
     assert yaml.safe_load((report / "config.yaml").read_text())["task"] == "short_wood"
     ran = [line for line in lines if "] running ->" in line]
     assert [line.split("]")[0][1:] for line in ran] == ["collect", "codebook", "train-low", "train-prior", "eval-low",
