@@ -243,3 +243,12 @@ def test_every_command_has_help():
 def test_ptgm_help_from_the_installed_command():
     done = subprocess.run([sys.executable, "-m", "ptgm.cli", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "run" in done.stdout
+
+
+def test_collect_takes_env_as_another_name_for_world():
+    from ptgm.cli import build_parser
+
+    args = build_parser().parse_args(["collect", "--env", "crafter", "--out", "x"])
+    assert args.world == "crafter"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["collect", "--env", "minecraft", "--out", "x"])

@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="record task-agnostic episodes with a player")
     add_arguments(p, CollectConfig)
     p.add_argument("--preset", choices=sorted(PRESETS), help=f"named dataset size: {PRESETS} frames")
+    p.add_argument("--env", dest="world", choices=WORLDS, help="same as --world")
     p.set_defaults(fn=_collect)
 
     p = sub.add_parser("split", help="split a dataset into train and validation by frames")
