@@ -14,7 +14,7 @@ The two halves are functions of their own, which bench/sample_efficiency.py reus
 A config file's stage settings are laid over the built-in ones (`load_run_config`).
 
 The built-in default (`configs/default.yaml` is the same settings written out) finishes in about
-15 minutes on 2 CPU cores; `ptgm run --config FILE` runs any experiment config under `configs/`.
+9 minutes on 2 CPU cores (README: Results); `ptgm run --config FILE` runs any experiment config under `configs/`.
 """
 
 from __future__ import annotations
