@@ -59,6 +59,7 @@ class ScriptedLow:
         self.batch_sizes: list[int] = []
 
     def act(self, obs, goal, cond_scale=0.0, deterministic=False, generator=None):
+        self.deterministic = deterministic
         self.calls += 1
         self.batch_sizes.append(len(obs))
         place = (goal[:, 0] > 0.5) & (self.calls == self.place_on_call)
@@ -182,3 +183,13 @@ def test_advantages_discount_by_the_env_steps_a_transition_took():
     # An episode that ended in transition 0 neither bootstraps nor passes advantage back.
     adv, _ = compute_advantages(rewards, values, torch.tensor([[True], [False]]), env_steps, next_value, gamma, lam)
     assert adv[0, 0].item() == pytest.approx(0.0 - 0.2)
+
+
+@pytest.mark.parametrize("low_deterministic", [False, True])
+def test_the_low_level_policy_samples_unless_told_to_take_its_most_likely_action(tasks_file, low_deterministic):
+    low = ScriptedLow(place_on_call=99)
+    with HierarchicalVecEnv("table", 1, low, two_codes(), low_level_steps=2, cond_scale=0.0, tasks_file=tasks_file,
+                            vector="sync", low_deterministic=low_deterministic) as env:
+        env.reset(seed=0)
+        env.step(np.array([0]))
+    assert low.deterministic is low_deterministic

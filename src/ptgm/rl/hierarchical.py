@@ -71,7 +71,8 @@ class HierarchicalVecEnv(TaskVecEnv):
 
     def __init__(self, task: str, n_envs: int, low: LowLevelActor, codebook: Codebook, low_level_steps: int,
                  cond_scale: float, continuous: bool = False, obs_modes: Iterable[str] = ("symbolic",),
-                 world: str = "crafter", tasks_file: str | Path | None = None, vector: str = "async", seed: int = 0):
+                 world: str = "crafter", tasks_file: str | Path | None = None, vector: str = "async", seed: int = 0,
+                 low_deterministic: bool = False):
         if low_level_steps < 1:
             raise ValueError(f"low_level_steps must be at least 1, got {low_level_steps}")
         if codebook.dim != low.goal_dim:
@@ -81,6 +82,7 @@ class HierarchicalVecEnv(TaskVecEnv):
         self.codes = torch.as_tensor(codebook.codes, dtype=torch.float32)
         self.low_level_steps = low_level_steps
         self.cond_scale = cond_scale
+        self.low_deterministic = low_deterministic
         self.continuous = continuous
         self.goal_box = GoalBox(codebook.codes) if continuous else None
         self.generator = torch.Generator().manual_seed(seed)  # the low-level policy's action sampling
@@ -108,7 +110,7 @@ class HierarchicalVecEnv(TaskVecEnv):
                 break
             obs = torch.from_numpy(self.obs[self.low.obs_mode][running])
             low_actions = np.full(self.n_envs, PAUSE, np.int64)
-            low_actions[running] = self.low.act(obs, goals[running], self.cond_scale,
+            low_actions[running] = self.low.act(obs, goals[running], self.cond_scale, self.low_deterministic,
                                                 generator=self.generator).numpy()
             self._env_step(low_actions)
         return self._end_transition()

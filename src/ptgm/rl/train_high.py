@@ -40,6 +40,7 @@ class HighConfig(PPOConfig):
     kl_reward: float = DEFAULT_KL_REWARD  # alpha: each high-level step adds -alpha * KL(pi_H || pi_P) (paper: 0.05)
     goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (alpha = 0)
     low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
+    low_deterministic: bool = False  # the low-level policy takes its most likely action instead of sampling
     cond_scale: float = 0.0  # classifier-free guidance of the low-level policy (paper: 7; on Crafter 0 did better, see README)
     initialize_with_prior: bool = False  # start the policy's encoder and head from the goal prior's weights
     continuous: bool = False  # ablation: the policy outputs a goal vector (Gaussian) instead of a code index
@@ -80,6 +81,8 @@ def method_name(cfg: HighConfig) -> str:
         extras.append(f"alpha={cfg.kl_reward:g}")
     if cfg.initialize_with_prior:
         extras.append("init-prior")
+    if cfg.low_deterministic:
+        extras.append("low-argmax")
     return base + (f"[{','.join(extras)}]" if extras else "")
 
 
@@ -117,7 +120,8 @@ def train_high(cfg: HighConfig) -> Path:
 
     def make_env(n_envs: int) -> HierarchicalVecEnv:
         return HierarchicalVecEnv(cfg.task, n_envs, low, codebook, cfg.low_level_steps, cfg.cond_scale,
-                                  cfg.continuous, obs_modes, cfg.world, cfg.tasks_file, cfg.vector, cfg.seed)
+                                  cfg.continuous, obs_modes, cfg.world, cfg.tasks_file, cfg.vector, cfg.seed,
+                                  cfg.low_deterministic)
 
     try:
         with make_env(cfg.n_envs) as env, make_env(cfg.eval_envs or cfg.n_envs) as eval_env:
