@@ -252,3 +252,13 @@ def test_collect_takes_env_as_another_name_for_world():
     assert args.world == "crafter"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["collect", "--env", "minecraft", "--out", "x"])
+
+
+def test_config_files_are_exactly_what_the_generator_writes(tmp_path):
+    """Catches a setting added to a stage but missing from the files (loading alone fills it with the default)."""
+    from ptgm.pipeline import write_configs
+
+    for path in write_configs(tmp_path):
+        committed = ROOT / "configs" / path.name
+        assert committed.read_text() == path.read_text(), (
+            f"configs/{path.name} is stale; regenerate it with `python -m ptgm.pipeline --write-configs configs`")
