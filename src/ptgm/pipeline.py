@@ -90,11 +90,14 @@ def load_run_config(path: str | Path | None, **overrides: Any) -> RunConfig:
     may list only what it changes (`collect: {frames: 1000000}` keeps the scripted player)."""
     data = load_yaml(path) if path else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(RunConfig, _over_built_in_stages(data), str(path or "run config"))
+
+
+def _over_built_in_stages(changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` with each stage's settings laid over that stage's built-in ones (other keys as they are)."""
     defaults = RunConfig()
-    for name in STAGE_FIELDS:
-        if isinstance(data.get(name), dict):
-            data[name] = {**getattr(defaults, name), **data[name]}
-    return from_dict(RunConfig, data, str(path or "run config"))
+    return {k: {**getattr(defaults, k), **v} if k in STAGE_FIELDS and isinstance(v, dict) else v
+            for k, v in changes.items()}
 
 
 def _stage_config(name: str, values: dict[str, Any], **fixed: Any):
@@ -183,10 +186,15 @@ def pretrain_configs(cfg: RunConfig, at: Pretrained) -> dict[str, Any]:
     }
 
 
+def _collect_record(collect_cfg: Any, val_frames: int) -> dict[str, Any]:
+    """What the collect stage's `stage.json` records: collection and split are one stage."""
+    return {"collect": collect_cfg, "val_frames": val_frames}
+
+
 def pretrain_differences(cfg: RunConfig, at: Pretrained) -> list[str]:
     """The pre-training stages under `at` that were made with other settings than `cfg` gives them."""
     want = pretrain_configs(cfg, at)
-    want["collect"] = {"collect": want["collect"], "val_frames": cfg.val_frames}
+    want["collect"] = _collect_record(want["collect"], cfg.val_frames)
     folders = {"collect": at.data, "codebook": at.codebook, "low": at.low, "prior": at.prior}
     return [name for name, folder in folders.items()
             if load_json(folder / STAGE_FILE, f"{name} stage record").get("config") != to_jsonable(want[name])]
@@ -196,7 +204,7 @@ def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print)
     """Collect + split, codebook, train-low, train-prior, eval-low into `at`, each skipped when done."""
     from ptgm.data.collect import collect
     from ptgm.data.split import split_dataset
-    from ptgm.data.stats import dataset_stats, format_stats
+    from ptgm.data.stats import dataset_stats, format_stats, plot_stats
     from ptgm.data.store import EpisodeStore
     from ptgm.evaluate.eval_low import eval_low, format_results
     from ptgm.goals.build import build_codebook
@@ -204,9 +212,11 @@ def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print)
     from ptgm.pretrain.train_prior import train_prior
 
     c = pretrain_configs(cfg, at)
-    _stage("collect", at.data, {"collect": c["collect"], "val_frames": cfg.val_frames}, lambda: (
+    _stage("collect", at.data, _collect_record(c["collect"], cfg.val_frames), lambda: (
         collect(c["collect"]), split_dataset(EpisodeStore(at.data), cfg.val_frames, -1, cfg.seed)), log)
-    log(format_stats(dataset_stats(EpisodeStore(at.data))))
+    stats = dataset_stats(EpisodeStore(at.data))
+    log(format_stats(stats))
+    plot_stats(stats, at.data / "stats.png")  # where `ptgm data stats` puts it
     _stage("codebook", at.codebook, c["codebook"], lambda: build_codebook(c["codebook"], log=log), log)
     _stage("train-low", at.low, c["low"], lambda: train_low(c["low"]), log)
     _stage("train-prior", at.prior, c["prior"], lambda: train_prior(c["prior"]), log)
@@ -242,8 +252,6 @@ def train_downstream(method: str, rl_cfg: Any, log: Callable[[str], None] = prin
 
 
 def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
-    from ptgm.data.stats import dataset_stats, plot_stats
-    from ptgm.data.store import EpisodeStore
     from ptgm.evaluate.report import report
 
     out = Path(cfg.out)
@@ -261,7 +269,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
 
     report_dir = out / "report"
     report([rl_cfg.out for _, rl_cfg in plan], report_dir)
-    plot_stats(dataset_stats(EpisodeStore(at.data)), report_dir / "data_stats.png")
+    shutil.copy2(at.data / "stats.png", report_dir / "data_stats.png")
     for name in ("overview.png", "scatter.png"):  # overview.html stays beside the clips it shows
         if (at.codebook / name).exists():
             shutil.copy2(at.codebook / name, report_dir / f"codebook_{name}")
@@ -297,12 +305,7 @@ def experiment(name: str) -> RunConfig:
     """RunConfig of the experiment `name` of EXPERIMENTS."""
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; valid: {', '.join(EXPERIMENTS)}")
-    changes = dict(EXPERIMENTS[name][1])
-    defaults = RunConfig()
-    for key in STAGE_FIELDS:
-        if key in changes:
-            changes[key] = {**getattr(defaults, key), **changes[key]}
-    return dataclasses.replace(defaults, **changes)
+    return dataclasses.replace(RunConfig(), **_over_built_in_stages(EXPERIMENTS[name][1]))
 
 
 def _yaml_value(value: Any) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import asdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -156,7 +157,7 @@ class Run:
         row.update({f"unlock/{a}": r for a, r in row.pop("unlock_rates", {}).items()})
         self.evals.append(row)
         for key in ("success_rate", "episode_return", "episode_length", "score"):
-            if row.get(key, float("nan")) == row.get(key, float("nan")):  # skip NaN (no achievements recorded)
+            if not math.isnan(row[key]):  # the score is NaN when the world reports no achievements
                 self.writer.add_scalar(f"eval/{key}", row[key], row["env_steps"])
         self.writer.flush()
 
