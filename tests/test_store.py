@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ptgm.cli import main
-from ptgm.data.collect import CollectConfig, collect
+from ptgm.data.collect import CollectConfig, collect, run_episode, truncate_episode
 from ptgm.data.split import split_dataset
 from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import get_world, make_env
@@ -95,13 +95,14 @@ def test_not_a_dataset(tmp_path):
         EpisodeStore(tmp_path)
 
 
-def test_interrupted_collection_resumes_without_loss_or_duplicates(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_interrupted_collection_resumes_without_loss_or_duplicates(tmp_path, workers):
     args = ["--frames", "2500", "--seed", "5", "--no-pixels", "--player", "random"]
     reference = tmp_path / "reference"
     assert main(["collect", "--out", str(reference), *args]) == 0
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "ptgm.cli", "collect", "--out", str(out), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "ptgm.cli", "collect", "--out", str(out), *args,
+                             "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     manifest = out / "manifest.json"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -112,11 +113,13 @@ def test_interrupted_collection_resumes_without_loss_or_duplicates(tmp_path):
     proc.wait()
     partial = EpisodeStore(out)
     assert 0 < partial.num_frames < 2500, "the run was not interrupted mid-way"
-    assert main(["collect", "--out", str(out), *args]) == 0
+    # Resumed with the other number of workers: the dataset does not depend on them.
+    assert main(["collect", "--out", str(out), *args, "--workers", str(3 - workers)]) == 0
     resumed, ref = EpisodeStore(out), EpisodeStore(reference)
     resumed.validate()
     assert [e.id for e in resumed.episodes] == [e.id for e in ref.episodes]
     assert resumed.dataset_id == ref.dataset_id and resumed.num_frames == 2500
+    assert sorted(p.name for p in (out / "episodes").iterdir()) == [Path(e.file).name for e in resumed.episodes]
 
 
 def test_resume_refuses_other_settings(dataset):
@@ -129,6 +132,39 @@ def test_parallel_collection_hits_the_frame_budget(tmp_path):
     store = EpisodeStore(tmp_path / "par")
     assert store.num_frames == 900
     assert len({e.env_seed for e in store.episodes}) == len(store.episodes)
+
+
+def test_collection_does_not_depend_on_workers(tmp_path):
+    """Same config, 1 or 2 workers: the same episodes, byte for byte, the last one cut to the frame budget."""
+    stores = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        collect(CollectConfig(out=str(out), frames=3000, workers=workers, seed=4, pixels=False, player="random",
+                              max_episode_steps=400), progress=False)
+        stores.append(EpisodeStore(out))
+        # Episodes started beyond the budget left no files behind.
+        assert sorted(p.name for p in (out / "episodes").iterdir()) == [Path(e.file).name for e in stores[-1].episodes]
+    one, two = stores
+    assert one.num_frames == two.num_frames == 3000 and len(one.episodes) > 10
+    assert one.manifest["episodes"] == two.manifest["episodes"]  # ids, lengths, checksums, seeds
+    for e in one.episodes:
+        a, b = one.load(e.id), two.load(e.id)
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{e.id} {key}")
+    last = one.load(one.episodes[-1].id)
+    assert last["truncations"][-1] and not last["terminations"][-1]
+
+
+def test_cut_episode_equals_playing_it_with_the_shorter_budget(tmp_path):
+    cfg = CollectConfig(out=str(tmp_path / "long"), seed=2, pixels=True, player="random", max_episode_steps=120)
+    long = run_episode(cfg, 3, 120)
+    assert long.length > 40
+    cut = truncate_episode(cfg, 3, long, 40)
+    direct_cfg = CollectConfig(**{**cfg.__dict__, "out": str(tmp_path / "direct")})
+    direct = run_episode(direct_cfg, 3, 40)
+    assert cut == direct and cut.length == 40  # same checksum: the same bytes
+    assert (tmp_path / "long" / cut.file).read_bytes() == (tmp_path / "direct" / direct.file).read_bytes()
 
 
 def test_split_semantics(dataset):

@@ -1,8 +1,15 @@
 """`ptgm collect`: record task-agnostic episodes with a player, in parallel, resumably.
 
-Episode i of a run with seed s always gets the same world and player seeds, so a collection that
-is interrupted and started again continues with the next episodes and never duplicates or loses
-a completed one. The frame budget is exact: the last episodes are truncated to fit it.
+The dataset depends only on the config, not on workers or timing. Episode i of a run with seed s
+always gets the same world and player seeds, episodes are committed to the manifest in index
+order, and the frame budget is exact: the episode that crosses it keeps its first `cfg.frames -
+(frames of episodes 0..i-1)` steps, as one worker playing the episodes in turn would record it.
+An episode started before the earlier ones have ended is played with an upper bound on its share
+and cut to its share when committed (an episode is a function of its seeds, so this is the same as
+playing it with its share); episodes beyond the budget are discarded.
+
+A collection that is interrupted and started again continues after the committed episodes
+(rewriting any episode file written but not committed) and never duplicates or loses one.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ptgm.data.store import DatasetWriter, EpisodeInfo, write_episode
+from ptgm.data.store import DatasetError, DatasetWriter, EpisodeInfo, episode_id, write_episode
 from ptgm.envs import get_world, make_env, make_player
 from ptgm.io import provenance
 
@@ -81,9 +88,22 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
     return write_episode(cfg.out, index, arrays, world_seed, spec.achievements, spec.n_actions)
 
 
-def _worker(args: tuple[CollectConfig, int, int]) -> tuple[int, int, EpisodeInfo]:
+def truncate_episode(cfg: CollectConfig, index: int, info: EpisodeInfo, steps: int) -> EpisodeInfo:
+    """Cut written episode `index` (longer than `steps`) to its first `steps` steps and rewrite it, exactly
+    as `run_episode` with budget `steps` writes it: the same rows, the last step marked truncated."""
+    with np.load(Path(cfg.out) / info.file, allow_pickle=False) as npz:
+        arrays = {}
+        for key in npz.files:  # the order they were written in
+            value = npz[key]
+            arrays[key] = value[:steps + len(value) - info.length]  # observations keep their one extra row
+    arrays["truncations"][steps - 1] = True  # not terminal: the episode went on
+    spec = get_world(cfg.world)
+    return write_episode(cfg.out, index, arrays, info.env_seed, spec.achievements, spec.n_actions)
+
+
+def _worker(args: tuple[CollectConfig, int, int]) -> tuple[int, EpisodeInfo]:
     cfg, index, budget = args
-    return index, budget, run_episode(cfg, index, budget)
+    return index, run_episode(cfg, index, budget)
 
 
 def header(cfg: CollectConfig) -> dict:
@@ -104,44 +124,62 @@ def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     """Collect until the dataset at `cfg.out` holds `cfg.frames` frames; resumes an existing one."""
     writer = DatasetWriter(cfg.out, header(cfg))
     done = writer.committed
-    frames = sum(e.length for e in done)
-    next_index = max((int(e.id.split("-")[1]) for e in done), default=-1) + 1
+    if [e.id for e in done] != [episode_id(i) for i in range(len(done))]:
+        raise DatasetError(f"{cfg.out}: the committed episodes are not {episode_id(0)}, {episode_id(1)}, ... without "
+                           "gaps (an interrupted parallel collection of an older ptgm); collect into another --out")
+    frames = sum(e.length for e in done)  # of the committed episodes
+    next_commit = next_index = len(done)  # the next episode to commit, and to start
+    finished: dict[int, EpisodeInfo] = {}  # episodes done, waiting for an earlier one to be committed
+    pending = []  # running episodes
     bar = tqdm(total=cfg.frames, initial=min(frames, cfg.frames), unit="frame", desc=f"collect {cfg.player}",
                disable=not progress, smoothing=0.05)
     start, new_frames = time.perf_counter(), 0
-    in_flight = 0  # frames promised to running episodes
 
-    def jobs():
-        nonlocal next_index, in_flight
-        budget = min(cfg.max_episode_steps, cfg.frames - frames - in_flight)
+    def next_job():
+        nonlocal next_index
+        # Episodes before this one take at least: the committed and finished ones all their frames, the running
+        # ones one each (if a finished one gets cut, the budget ends there). What is left bounds this one's share.
+        budget = min(cfg.max_episode_steps,
+                     cfg.frames - frames - sum(e.length for e in finished.values()) - len(pending))
         if budget <= 0:
-            return None
-        in_flight += budget
+            return None  # beyond the budget
         next_index += 1
         return cfg, next_index - 1, budget
 
     ctx = mp.get_context("fork")
     with ctx.Pool(cfg.workers) if cfg.workers > 1 else _InlinePool() as pool:
-        pending = []
         while True:
-            while len(pending) < cfg.workers and (job := jobs()) is not None:
+            while len(pending) < cfg.workers and (job := next_job()) is not None:
                 pending.append(pool.apply_async(_worker, (job,)))
             if not pending:
                 break
-            finished = next((p for p in pending if p.ready()), None)
-            if finished is None:
+            ready = next((p for p in pending if p.ready()), None)
+            if ready is None:
                 pending[0].wait(0.05)
                 continue
-            pending.remove(finished)
-            index, budget, info = finished.get()
-            in_flight -= budget
-            writer.commit(info)
-            frames += info.length
-            new_frames += info.length
-            bar.update(info.length)
-            bar.set_postfix(episodes=len(writer.manifest["episodes"]),
-                            fps=f"{new_frames / (time.perf_counter() - start):.0f}")
+            pending.remove(ready)
+            index, info = ready.get()
+            finished[index] = info
+            while next_commit in finished:  # commit in index order
+                info = finished.pop(next_commit)
+                allowed = cfg.frames - frames  # this episode's share of the budget
+                if allowed > 0:
+                    if info.length > allowed:
+                        info = truncate_episode(cfg, next_commit, info, allowed)
+                    writer.commit(info)
+                    frames += info.length
+                    new_frames += info.length
+                    bar.update(info.length)
+                    bar.set_postfix(episodes=len(writer.manifest["episodes"]),
+                                    fps=f"{new_frames / (time.perf_counter() - start):.0f}")
+                next_commit += 1
     bar.close()
+    # Episode files not in the manifest: beyond the budget, or left by an interrupted run.
+    listed = {Path(e["file"]).name for e in writer.manifest["episodes"]}
+    episodes = Path(cfg.out) / "episodes"
+    for path in [*episodes.glob("ep-*.npz"), *episodes.glob(".ep-*.tmp")]:
+        if path.name not in listed:
+            path.unlink()
     writer.record_run(new_frames, time.perf_counter() - start, cfg.workers)
     return Path(cfg.out)
 
