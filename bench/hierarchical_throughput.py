@@ -66,6 +66,7 @@ def main() -> None:
         book = Codebook.load(args.codebook, embedder=low.embedder, dim=low.goal_dim)
     else:
         low, book = random_models(64, 256)
+    embedder = make_embedder(book.embedder["name"], low.world) if low.needs_current else None
     rng = np.random.default_rng(args.seed)
     tasks_file = Path(tempfile.mkdtemp()) / "bench_tasks.yaml"
     tasks_file.write_text("fixed100:\n  success: [collect_diamond]\n  max_steps: 100\n")
@@ -76,7 +77,7 @@ def main() -> None:
           f"{'raw eps/1k':>10} {'hier eps/1k':>11}")
     for n in args.n_envs:
         with HierarchicalVecEnv(args.task, n, low, book, args.low_level_steps, args.cond_scale, seed=args.seed,
-                                tasks_file=tasks_file) as env:
+                                tasks_file=tasks_file, embedder=embedder) as env:
             env.reset(seed=args.seed)
             episodes = {"raw": [0, 0], "hier": [0, 0]}  # episodes ended, env steps
 
@@ -103,8 +104,9 @@ def main() -> None:
             obs = torch.from_numpy(env.obs[low.obs_mode])
             goals = env.goals(rng.integers(book.n_codes, size=n))
             start = time.perf_counter()
-            for _ in range(50):
-                low.act(obs, goals, args.cond_scale)
+            for _ in range(50):  # the embedding of the present is part of the low-level step's cost
+                current = torch.from_numpy(embedder.embed(env.obs[embedder.needs])) if embedder else None
+                low.act(obs, goals, args.cond_scale, current=current)
             forward_ms = (time.perf_counter() - start) / 50 * 1000
             raw, hier = statistics.median(raws), statistics.median(hiers)
             rate = {m: 1000 * e / max(s, 1) for m, (e, s) in episodes.items()}

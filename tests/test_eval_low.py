@@ -28,7 +28,7 @@ class ReplayActions:
     def __init__(self, actions):
         self.actions, self.t = list(actions), 0
 
-    def act(self, obs, goal, cond_scale=0.0, deterministic=False, generator=None, unconditional=False):
+    def act(self, obs, goal, cond_scale=0.0, deterministic=False, generator=None, unconditional=False, current=None):
         action = self.actions[min(self.t, len(self.actions) - 1)]
         self.t += 1
         return torch.full((obs.shape[0],), action, dtype=torch.long)

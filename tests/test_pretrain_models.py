@@ -10,7 +10,7 @@ from ptgm.envs import get_world
 from ptgm.goals.codebook import Codebook, CodebookError
 from ptgm.goals.embedders import make_embedder
 from ptgm.models.artifacts import ModelError
-from ptgm.models.low_level import LowLevelPolicy
+from ptgm.models.low_level import MIN_GOAL_SCALE, LowLevelPolicy
 from ptgm.models.prior import GoalPrior
 from ptgm.pretrain.train_low import null_goal_mask
 
@@ -30,9 +30,9 @@ def random_obs(mode, n, seed=0):
     return torch.randint(0, 256, (n, *WORLD.pixel_shape), generator=g, dtype=torch.uint8)
 
 
-def make_policy(mode="symbolic", hidden=32):
+def make_policy(mode="symbolic", hidden=32, goal_input="absolute"):
     torch.manual_seed(0)
-    policy = LowLevelPolicy(WORLD, mode, EMBEDDER.dim, EMBEDDER.settings(), hidden)
+    policy = LowLevelPolicy(WORLD, mode, EMBEDDER.dim, EMBEDDER.settings(), hidden, goal_input)
     with torch.no_grad():  # a non-zero null goal, so "uses the null goal" is observable
         policy.null_goal.normal_()
     return policy.eval()
@@ -81,6 +81,47 @@ def test_guidance_arithmetic_in_one_forward_pass(mode):
     # deterministic acting takes the guided argmax
     assert torch.equal(policy.act(obs, goal, 7.0, deterministic=True), ((8 * cond - 7 * uncond)).argmax(1))
     assert torch.equal(policy.act(obs, goal, unconditional=True, deterministic=True), uncond.argmax(1))
+
+
+def test_relative_goals_are_read_as_the_standardised_change_clipped_to_the_trained_range():
+    policy = make_policy(goal_input="relative")
+    changes = np.random.default_rng(0).normal(0, 0.1, (2000, EMBEDDER.dim)).astype(np.float32)
+    changes[:, 0] = 0.0  # a feature that never changes gets the floor scale, not a division by zero
+    policy.fit_goal_scale(changes)
+    assert policy.goal_scale[0].item() == pytest.approx(MIN_GOAL_SCALE)
+    assert policy.goal_scale[1].item() == pytest.approx(changes[:, 1].std(), rel=1e-3)
+    assert 2.5 < policy.goal_high[1].item() < 3.5 and -3.5 < policy.goal_low[1].item() < -2.5  # ~ +-3 sigma
+    obs, current = random_obs("symbolic", 4), torch.rand(4, EMBEDDER.dim)
+    small = current + 0.01
+    features = policy.goal_features(small, current)
+    expected = torch.clamp(torch.full((4, EMBEDDER.dim), 0.01) / policy.goal_scale, policy.goal_low, policy.goal_high)
+    torch.testing.assert_close(features, expected, atol=1e-5, rtol=1e-4)
+    # a far goal (a code remembered from a richer state) reads as the largest trained change
+    far = policy.goal_features(current + 5.0, current)
+    torch.testing.assert_close(far, policy.goal_high.expand(4, -1))
+    with torch.no_grad():
+        goal = torch.rand(4, EMBEDDER.dim)
+        assert not torch.allclose(policy(obs, goal, current=current), policy(obs, goal, current=goal))
+        with pytest.raises(ValueError, match="pass current="):
+            policy(obs, goal)
+        # unconditional acting reads no goal, so it needs no present embedding; guidance needs it
+        uncond = policy(obs, goal, torch.ones(4, dtype=torch.bool))
+        assert torch.equal(policy.act(obs, goal, unconditional=True, deterministic=True), uncond.argmax(1))
+        cond = policy(obs, goal, current=current)
+        torch.testing.assert_close(policy.guided_logits(obs, goal, 3.0, current), 4 * cond - 3 * uncond)
+
+
+def test_relative_goal_policy_round_trip_keeps_its_goal_scale(tmp_path):
+    policy = make_policy(goal_input="relative")
+    policy.fit_goal_scale(np.random.default_rng(1).normal(0, 0.1, (100, EMBEDDER.dim)).astype(np.float32))
+    policy.save(tmp_path / "low")
+    loaded = LowLevelPolicy.load(tmp_path / "low")
+    assert loaded.goal_input == "relative" and loaded.needs_current
+    for name in ("goal_scale", "goal_low", "goal_high"):
+        torch.testing.assert_close(getattr(loaded, name), getattr(policy, name))
+    obs, goal, current = random_obs("symbolic", 3), torch.rand(3, EMBEDDER.dim), torch.rand(3, EMBEDDER.dim)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(obs, goal, current=current), policy(obs, goal, current=current))
 
 
 def test_sampled_actions_follow_the_policy_distribution():

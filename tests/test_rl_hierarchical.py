@@ -52,13 +52,14 @@ class ScriptedLow:
 
     obs_mode = "symbolic"
     goal_dim = EMBEDDER.dim
+    needs_current = False
 
     def __init__(self, place_on_call: int):
         self.place_on_call = place_on_call
         self.calls = 0
         self.batch_sizes: list[int] = []
 
-    def act(self, obs, goal, cond_scale=0.0, deterministic=False, generator=None):
+    def act(self, obs, goal, cond_scale=0.0, deterministic=False, generator=None, unconditional=False, current=None):
         self.deterministic = deterministic
         self.calls += 1
         self.batch_sizes.append(len(obs))
@@ -92,6 +93,7 @@ def test_an_episode_ending_mid_step_stops_there_and_the_others_go_on(tasks_file)
 def test_env_steps_count_every_world_step_across_truncations(tasks_file):
     low = LowLevelPolicy(WORLD, "symbolic", EMBEDDER.dim, EMBEDDER.settings(), hidden=32)
     with HierarchicalVecEnv("short", 2, low, two_codes(), low_level_steps=5, cond_scale=1.0, tasks_file=tasks_file,
+                            embedder=EMBEDDER,
                             vector="sync") as env:
         env.reset(seed=0)
         steps, world_steps, total = [], [], 0
@@ -125,7 +127,7 @@ def test_subprocess_workers_match_in_process_ones():
     results = []
     for vector in ("sync", "async"):
         torch.manual_seed(0)
-        with HierarchicalVecEnv("wood", 2, low, two_codes(), 4, 2.0, vector=vector, seed=7) as env:
+        with HierarchicalVecEnv("wood", 2, low, two_codes(), 4, 2.0, vector=vector, seed=7, embedder=EMBEDDER) as env:
             obs = env.reset(seed=11)
             trace = [obs["symbolic"].copy()]
             for codes in ([0, 1], [1, 1], [1, 0]):
@@ -146,14 +148,14 @@ def test_continuous_goals_stay_in_the_codes_box():
 def test_continuous_mode_steps_with_goal_vectors():
     low = LowLevelPolicy(WORLD, "symbolic", EMBEDDER.dim, EMBEDDER.settings(), hidden=32)
     book = two_codes()
-    with HierarchicalVecEnv("wood", 2, low, book, 3, 1.0, continuous=True, vector="sync") as env:
+    with HierarchicalVecEnv("wood", 2, low, book, 3, 1.0, continuous=True, vector="sync", embedder=EMBEDDER) as env:
         env.reset(seed=0)
         goals = env.goals(np.full((2, EMBEDDER.dim), 3.0, np.float32))
         assert torch.all(goals == 1.0)  # clipped to the codes' maximum
         step = env.step(np.random.default_rng(0).normal(size=(2, EMBEDDER.dim)).astype(np.float32))
         assert step.env_steps.tolist() == [3, 3]
         with pytest.raises(ValueError):
-            HierarchicalVecEnv("wood", 1, low, book, 3, 1.0, vector="sync").goals(np.array([2]))
+            HierarchicalVecEnv("wood", 1, low, book, 3, 1.0, vector="sync", embedder=EMBEDDER).goals(np.array([2]))
 
 
 def test_evaluation_plays_each_world_once_and_idles_the_rest(tasks_file):

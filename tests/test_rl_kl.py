@@ -78,7 +78,7 @@ def test_rollout_reward_is_the_kl_at_the_state_where_the_code_was_chosen():
     prior = ByObservation(book.n_codes)
     alpha = 0.3
     # 'diamond' is never reached by an untrained policy in a few steps: every reward is the KL reward.
-    with HierarchicalVecEnv("diamond", 2, low, book, 3, 1.0, vector="sync") as env:
+    with HierarchicalVecEnv("diamond", 2, low, book, 3, 1.0, vector="sync", embedder=EMBEDDER) as env:
         obs = env.reset(seed=0)
         rollout, _ = collect_rollout(agent, env, obs, horizon=6, gamma=0.99, prior=prior, kl_coef=alpha)
     assert not rollout.ended.any()

@@ -182,11 +182,11 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
 
-    def measure(symbolic: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def measure(symbolic: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         emb = embedder.embed(symbolic if embedder.needs == "symbolic" else obs)
-        return codebook.nearest(emb) == target, np.linalg.norm(emb - goal_vecs, axis=1)
+        return codebook.nearest(emb) == target, np.linalg.norm(emb - goal_vecs, axis=1), emb
 
-    at_code, dist_start = measure(symbolic, obs)
+    at_code, dist_start, current = measure(symbolic, obs)
     reached = np.zeros(len(envs), bool)
     dist_final, dist_min = dist_start.copy(), dist_start.copy()
     alive = np.ones(len(envs), bool)
@@ -195,14 +195,14 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
             actions = rng.integers(policy.n_actions, size=len(envs))
         else:
             actions = policy.act(torch.from_numpy(obs), goal_t, cond_scale, deterministic, gen,
-                                 unconditional=mode == "uncond").numpy()
+                                 unconditional=mode == "uncond", current=torch.from_numpy(current)).numpy()
         for i, env in enumerate(envs):
             if not alive[i]:
                 continue
             o, _, terminated, truncated, info = env.step(int(actions[i]))
             obs[i], symbolic[i] = o, info["symbolic"]
             alive[i] = not (terminated or truncated)
-        now_at_code, dist = measure(symbolic, obs)
+        now_at_code, dist, current = measure(symbolic, obs)
         reached |= now_at_code
         dist_final = dist
         dist_min = np.minimum(dist_min, dist)

@@ -25,7 +25,7 @@ from ptgm.config import ConfigError
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world
 from ptgm.goals.embedders import EMBEDDERS, make_embedder
-from ptgm.models.low_level import LowLevelPolicy
+from ptgm.models.low_level import GOAL_INPUTS, LowLevelPolicy
 from ptgm.pretrain.distributed import Distributed, init_distributed, shutdown_distributed
 from ptgm.pretrain.episodes import Episodes, load_episodes
 from ptgm.pretrain.loop import PretrainConfig, fit
@@ -37,6 +37,7 @@ EVAL_BATCH = 1024
 class LowLevelConfig(PretrainConfig):
     embedding: str = "state"  # goal embedding the policy is conditioned on: state | learned
     p_uncond: float = 0.1  # probability of replacing a training goal by the null goal
+    goal_input: str = "relative"  # how the network reads a goal g: relative (the change g - e(s), standardised, clipped) | absolute (g; paper)
 
     def validate(self) -> None:
         super().validate()
@@ -44,6 +45,8 @@ class LowLevelConfig(PretrainConfig):
             raise ConfigError(f"--embedding {self.embedding!r} is unknown; valid: {', '.join(EMBEDDERS)}")
         if not 0.0 <= self.p_uncond < 1.0:
             raise ConfigError(f"--p-uncond must be in [0, 1), got {self.p_uncond}")
+        if self.goal_input not in GOAL_INPUTS:
+            raise ConfigError(f"--goal-input {self.goal_input!r} is unknown; valid: {', '.join(GOAL_INPUTS)}")
 
 
 def null_goal_mask(n: int, p_uncond: float, rng: np.random.Generator) -> np.ndarray:
@@ -69,10 +72,11 @@ class LowLevelObjective:
         self.null = null_goal_mask(self.n_train, self.cfg.p_uncond, rng)
 
     def loss(self, net: nn.Module, batch: np.ndarray) -> tuple[Tensor, dict[str, float]]:
-        obs = torch.from_numpy(self.train.obs[self.train.step_obs[batch]])
+        rows = self.train.step_obs[batch]
+        obs, current = torch.from_numpy(self.train.obs[rows]), torch.from_numpy(self.train.goals[rows])
         goal = torch.from_numpy(self.train.goals[self.goal_rows[batch]])
         actions = torch.from_numpy(self.train.actions[batch])
-        logits = net(obs, goal, torch.from_numpy(self.null[batch]))
+        logits = net(obs, goal, torch.from_numpy(self.null[batch]), current)
         loss = F.cross_entropy(logits, actions)
         return loss, {"accuracy": (logits.argmax(1) == actions).float().mean().item()}
 
@@ -84,11 +88,11 @@ class LowLevelObjective:
         sums = {"val_loss": 0.0, "val_accuracy": 0.0, "val_loss_uncond": 0.0, "val_accuracy_uncond": 0.0}
         for i in range(0, val.n_steps, EVAL_BATCH):
             rows = slice(i, i + EVAL_BATCH)
-            obs = torch.from_numpy(val.obs[val.step_obs[rows]])
+            obs, current = torch.from_numpy(val.obs[val.step_obs[rows]]), torch.from_numpy(val.goals[val.step_obs[rows]])
             goal = torch.from_numpy(val.goals[self.val_goal_rows[rows]])
             actions = torch.from_numpy(val.actions[rows])
             for suffix, null in (("", False), ("_uncond", True)):
-                logits = model(obs, goal, torch.full((len(obs),), null))
+                logits = model(obs, goal, torch.full((len(obs),), null), current)
                 sums[f"val_loss{suffix}"] += F.cross_entropy(logits, actions, reduction="sum").item()
                 sums[f"val_accuracy{suffix}"] += (logits.argmax(1) == actions).sum().item()
         metrics = {k: v / val.n_steps for k, v in sums.items()}
@@ -118,7 +122,14 @@ def train_low(cfg: LowLevelConfig, on_update=None, dist: Distributed | None = No
         val = load_episodes(store, store.split_ids("val"), cfg.obs, embedder, progress, "val episodes") \
             if dist.is_main else None
         torch.manual_seed(cfg.seed)  # the same initial weights in every process
-        policy = LowLevelPolicy(world, cfg.obs, embedder.dim, embedder.settings(), cfg.hidden)
+        policy = LowLevelPolicy(world, cfg.obs, embedder.dim, embedder.settings(), cfg.hidden, cfg.goal_input)
+        if policy.needs_current:
+            # From one relabelling of this process's shard (at most 200k steps: quantiles of more cost time, not
+            # accuracy); under DDP every process then takes the main one's (DDP broadcasts buffers).
+            rng = np.random.default_rng([cfg.seed, 7_002])
+            rows = train.relabel(cfg.min_btwn_goals, cfg.max_btwn_goals, rng)
+            pick = rng.permutation(train.n_steps)[:200_000]
+            policy.fit_goal_scale(train.goals[rows[pick]] - train.goals[train.step_obs[pick]])
         metrics = fit(cfg, policy, LowLevelObjective(cfg, train, val), dist, "ptgm train-low", store.dataset_id,
                       on_update)
         return policy, metrics

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ptgm.goals.codebook import Codebook
+from ptgm.goals.embedders import GoalEmbedder
 from ptgm.rl.vec_env import PAUSE, TaskVecEnv, Transition
 
 
@@ -31,9 +32,11 @@ class LowLevelActor(Protocol):
 
     obs_mode: str
     goal_dim: int
+    needs_current: bool  # act() needs `current`, the goal embedding of each observation
 
     def act(self, obs: Tensor, goal: Tensor, cond_scale: float = 0.0, deterministic: bool = False,
-            generator: torch.Generator | None = None) -> Tensor: ...
+            generator: torch.Generator | None = None, unconditional: bool = False,
+            current: Tensor | None = None) -> Tensor: ...
 
 
 def kl_divergence(policy_logits: Tensor, prior_logits: Tensor) -> Tensor:
@@ -72,12 +75,17 @@ class HierarchicalVecEnv(TaskVecEnv):
     def __init__(self, task: str, n_envs: int, low: LowLevelActor, codebook: Codebook, low_level_steps: int,
                  cond_scale: float, continuous: bool = False, obs_modes: Iterable[str] = ("symbolic",),
                  world: str = "crafter", tasks_file: str | Path | None = None, vector: str = "async", seed: int = 0,
-                 low_deterministic: bool = False):
+                 low_deterministic: bool = False, embedder: GoalEmbedder | None = None):
+        """`embedder`: the goal embedder, for a low-level policy that reads goals relative to the present."""
         if low_level_steps < 1:
             raise ValueError(f"low_level_steps must be at least 1, got {low_level_steps}")
         if codebook.dim != low.goal_dim:
             raise ValueError(f"codebook goals have dimension {codebook.dim}, the low-level policy takes {low.goal_dim}")
-        super().__init__(task, n_envs, {low.obs_mode, *obs_modes}, world, tasks_file, vector)
+        if low.needs_current and embedder is None:
+            raise ValueError("the low-level policy reads goals relative to the present: pass the goal embedder")
+        self.embedder = embedder if low.needs_current else None
+        extra = {self.embedder.needs} if self.embedder is not None else set()
+        super().__init__(task, n_envs, {low.obs_mode, *obs_modes, *extra}, world, tasks_file, vector)
         self.low = low
         self.codes = torch.as_tensor(codebook.codes, dtype=torch.float32)
         self.low_level_steps = low_level_steps
@@ -109,8 +117,11 @@ class HierarchicalVecEnv(TaskVecEnv):
             if not running.any():
                 break
             obs = torch.from_numpy(self.obs[self.low.obs_mode][running])
+            current = None
+            if self.embedder is not None:
+                current = torch.from_numpy(self.embedder.embed(self.obs[self.embedder.needs][running]))
             low_actions = np.full(self.n_envs, PAUSE, np.int64)
             low_actions[running] = self.low.act(obs, goals[running], self.cond_scale, self.low_deterministic,
-                                                generator=self.generator).numpy()
+                                                generator=self.generator, current=current).numpy()
             self._env_step(low_actions)
         return self._end_transition()

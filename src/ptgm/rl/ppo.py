@@ -51,6 +51,7 @@ class PPOConfig:
     ent_coef: float = 0.01  # entropy bonus weight
     vf_coef: float = 0.5  # value loss weight (paper: 1.0)
     max_grad_norm: float = 0.5  # gradient norm clipping
+    target_kl: float | None = None  # stop an iteration's epochs once the approx. KL to the rollout policy exceeds it (CleanRL's)
     obs_mode: str = "symbolic"  # observation the policy reads: symbolic | pixels
     hidden: int = 256  # width of the observation features
     eval_every: int = 20_000  # environment steps between evaluations (one also at 0 and at the end)
@@ -74,6 +75,8 @@ class PPOConfig:
             raise ConfigError("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
         if self.obs_mode is not None and self.obs_mode not in OBS_MODES:
             raise ConfigError(f"--obs-mode {self.obs_mode!r} is unknown; valid: {', '.join(OBS_MODES)}")
+        if self.target_kl is not None and self.target_kl <= 0:
+            raise ConfigError(f"--target-kl must be positive, got {self.target_kl}")
         if self.eval_every <= 0 or self.eval_episodes <= 0 or self.checkpoint_every <= 0:
             raise ConfigError("--eval-every, --eval-episodes and --checkpoint-every must be positive")
         if self.vector not in ("async", "sync"):
@@ -103,6 +106,8 @@ def ppo_update(agent: ActorCritic, optimizer: torch.optim.Optimizer, batch: dict
     n = batch["obs"].shape[0]
     stats: dict[str, list[float]] = {k: [] for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")}
     for _ in range(cfg.epochs):
+        if cfg.target_kl is not None and stats["approx_kl"] and stats["approx_kl"][-1] > cfg.target_kl:
+            break
         for mb in torch.randperm(n).split(cfg.batch_size):
             obs = batch["obs"][mb]
             dist = agent.distribution(obs)

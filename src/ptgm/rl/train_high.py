@@ -20,6 +20,7 @@ from ptgm.config import ConfigError
 from ptgm.envs import get_task, get_world
 from ptgm.evaluate.periodic import task_metric
 from ptgm.goals.codebook import Codebook
+from ptgm.goals.embedders import make_embedder
 from ptgm.io import load_json
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
@@ -36,6 +37,7 @@ DEFAULT_KL_REWARD = 0.05
 class HighConfig(PPOConfig):
     low: str  # low-level policy directory (from `ptgm train-low`)
     codebook: str  # codebook directory (from `ptgm codebook`) the low-level policy and the prior were trained with
+    encoder: str | None = None  # goal encoder directory (`ptgm train-encoder`), when the codebook uses the 'learned' embedding
     prior: str | None = None  # goal prior directory (from `ptgm train-prior`); unused with --no-goal-prior or --continuous
     kl_reward: float = DEFAULT_KL_REWARD  # alpha: each high-level step adds -alpha * KL(pi_H || pi_P) (paper: 0.05)
     goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (alpha = 0)
@@ -94,6 +96,10 @@ def train_high(cfg: HighConfig) -> Path:
     task = get_task(cfg.task, world, cfg.tasks_file)
     low = LowLevelPolicy.load(cfg.low)
     codebook = Codebook.load(cfg.codebook, embedder=low.embedder, dim=low.goal_dim)
+    embedder = None
+    if low.needs_current:  # the low-level policy reads its goal relative to the embedding of what it sees
+        embedder = make_embedder(codebook.embedder["name"], world, cfg.encoder)
+        codebook.check(embedder.settings(), embedder.dim)
     prior = GoalPrior.load(cfg.prior, codebook) if cfg.uses_prior_reward or cfg.initialize_with_prior else None
     obs_mode = cfg.obs_mode or (prior.obs_mode if prior is not None else low.obs_mode)
     method = method_name(cfg)
@@ -121,7 +127,7 @@ def train_high(cfg: HighConfig) -> Path:
     def make_env(n_envs: int) -> HierarchicalVecEnv:
         return HierarchicalVecEnv(cfg.task, n_envs, low, codebook, cfg.low_level_steps, cfg.cond_scale,
                                   cfg.continuous, obs_modes, cfg.world, cfg.tasks_file, cfg.vector, cfg.seed,
-                                  cfg.low_deterministic)
+                                  cfg.low_deterministic, embedder)
 
     try:
         with make_env(cfg.n_envs) as env, make_env(cfg.eval_envs or cfg.n_envs) as eval_env:
