@@ -123,7 +123,8 @@ def test_pause_leaves_the_world_alone():
 
 
 def test_subprocess_workers_match_in_process_ones():
-    low = LowLevelPolicy(WORLD, "symbolic", EMBEDDER.dim, EMBEDDER.settings(), hidden=32)
+    # relative goals: the env embeds every observation it hands the low-level policy, in both vector modes
+    low = LowLevelPolicy(WORLD, "symbolic", EMBEDDER.dim, EMBEDDER.settings(), hidden=32, goal_input="relative")
     results = []
     for vector in ("sync", "async"):
         torch.manual_seed(0)
@@ -195,3 +196,23 @@ def test_the_low_level_policy_samples_unless_told_to_take_its_most_likely_action
         env.reset(seed=0)
         env.step(np.array([0]))
     assert low.deterministic is low_deterministic
+
+
+def test_a_relative_goal_policy_needs_the_embedder_and_sees_what_it_embeds():
+    low = LowLevelPolicy(WORLD, "symbolic", EMBEDDER.dim, EMBEDDER.settings(), hidden=32, goal_input="relative")
+    with pytest.raises(ValueError, match="pass the goal embedder"):
+        HierarchicalVecEnv("wood", 1, low, two_codes(), 3, 0.0, vector="sync")
+    seen = []
+    original = low.act
+
+    def spy(obs, goal, *args, current=None, **kwargs):
+        seen.append((obs.numpy().copy(), current.numpy().copy()))
+        return original(obs, goal, *args, current=current, **kwargs)
+
+    low.act = spy
+    with HierarchicalVecEnv("wood", 2, low, two_codes(), 3, 0.0, vector="sync", embedder=EMBEDDER) as env:
+        env.reset(seed=3)
+        env.step(np.array([0, 1]))
+    assert len(seen) == 3
+    for obs, current in seen:
+        np.testing.assert_allclose(current, EMBEDDER.embed(obs))

@@ -50,7 +50,8 @@ def models(tmp_path_factory):
                     [{"episode": "ep-000000", "step": 10 * i} for i in range(6)])
     book.save(root / "codebook")
     torch.manual_seed(0)
-    LowLevelPolicy(WORLD, "symbolic", EMBEDDER.dim, EMBEDDER.settings(), hidden=32).save(root / "low")
+    # relative goals, so train-high must build the goal embedder from the codebook
+    LowLevelPolicy(WORLD, "symbolic", EMBEDDER.dim, EMBEDDER.settings(), hidden=32, goal_input="relative").save(root / "low")
     GoalPrior(WORLD, "symbolic", book.n_codes, book.fingerprint, hidden=32).save(root / "prior")
     return root
 

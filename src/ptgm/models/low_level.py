@@ -6,8 +6,8 @@ goal by a learned null goal with probability `p_uncond`, so one network is both 
 and the unconditional policy.
 
 What the goal projection reads (`goal_input`):
-- `absolute`: the goal embedding g, as Steve-1 and the paper do;
-- `relative` (the default): the change it asks for, g - e(s), where e(s) is the goal embedding of
+- `absolute` (the default): the goal embedding g, as Steve-1 and the paper do;
+- `relative`: the change it asks for, g - e(s), where e(s) is the goal embedding of
   the observation the policy acts on; standardised by the spread of the changes seen in training
   (hindsight goals 1..max_btwn_goals steps ahead) and clipped to the range they span there.
   Why: a goal a few steps ahead differs from the present in a few hundredths of a feature, which
@@ -16,6 +16,9 @@ What the goal projection reads (`goal_input`):
   stone, 2 diamonds), far from anything a short hindsight gap teaches; clipped, it reads as the
   largest step towards it the policy has learnt (one more stone, one more diamond).
   Callers pass `current` = e(s) (`ptgm.goals.embedders`), in the same batch order.
+  It is not the default because downstream it did no better: on `stone`, the high-level policy
+  over it started lower and ended level with the absolute one (README, "How the low-level policy
+  reads goals").
 
 At run time
 
@@ -56,7 +59,7 @@ class LowLevelPolicy(nn.Module):
     unconditional rows."""
 
     def __init__(self, world: WorldSpec, obs_mode: str, goal_dim: int, embedder: dict, hidden: int = 256,
-                 goal_input: str = "relative"):
+                 goal_input: str = "absolute"):
         super().__init__()
         self.world = world
         self.obs_mode = obs_mode

@@ -37,7 +37,7 @@ EVAL_BATCH = 1024
 class LowLevelConfig(PretrainConfig):
     embedding: str = "state"  # goal embedding the policy is conditioned on: state | learned
     p_uncond: float = 0.1  # probability of replacing a training goal by the null goal
-    goal_input: str = "relative"  # how the network reads a goal g: relative (the change g - e(s), standardised, clipped) | absolute (g; paper)
+    goal_input: str = "absolute"  # how the network reads a goal g: absolute (g; paper) | relative (the change g - e(s), standardised, clipped)
 
     def validate(self) -> None:
         super().validate()
