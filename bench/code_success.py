@@ -24,15 +24,14 @@ import numpy as np
 import torch
 
 from ptgm.goals.codebook import Codebook
-from ptgm.goals.embedders import make_embedder
 from ptgm.models.low_level import LowLevelPolicy
-from ptgm.rl.hierarchical import HierarchicalVecEnv
+from ptgm.rl.hierarchical import HierarchicalVecEnv, present_embedder
 
 
 def code_success(low: LowLevelPolicy, codebook: Codebook, task: str, episodes: int, n_envs: int, low_level_steps: int,
                  cond_scale: float, seed: int, encoder: str | None = None) -> list[tuple[int, float, float]]:
     """(code, success rate, mean episode length) of every code, each over the same `episodes` worlds."""
-    embedder = make_embedder(codebook.embedder["name"], low.world, encoder) if low.needs_current else None
+    embedder = present_embedder(low, codebook, low.world, encoder)
     worlds = [seed * 100_000 + i for i in range(episodes)]
     results = []
     with HierarchicalVecEnv(task, n_envs, low, codebook, low_level_steps, cond_scale, seed=seed,

@@ -31,7 +31,7 @@ from ptgm.envs import get_world, make_env
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import make_embedder
 from ptgm.models.low_level import LowLevelPolicy
-from ptgm.rl.hierarchical import HierarchicalVecEnv
+from ptgm.rl.hierarchical import HierarchicalVecEnv, present_embedder
 
 
 def random_models(n_codes: int, hidden: int) -> tuple[LowLevelPolicy, Codebook]:
@@ -66,7 +66,7 @@ def main() -> None:
         book = Codebook.load(args.codebook, embedder=low.embedder, dim=low.goal_dim)
     else:
         low, book = random_models(64, 256)
-    embedder = make_embedder(book.embedder["name"], low.world) if low.needs_current else None
+    embedder = present_embedder(low, book, low.world)
     rng = np.random.default_rng(args.seed)
     tasks_file = Path(tempfile.mkdtemp()) / "bench_tasks.yaml"
     tasks_file.write_text("fixed100:\n  success: [collect_diamond]\n  max_steps: 100\n")

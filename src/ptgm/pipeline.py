@@ -287,7 +287,8 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "benchmark": ("The pre-training of bench/sample_efficiency.py: the full 1M-frame dataset (`ptgm collect "
                   "--preset full`), all four methods, 3 seeds. The bench sets each run's budget (steps) and "
                   "evaluation interval from its per-task budgets; `ptgm run` with this file uses the values here.",
-                  # 3 low-level epochs over 1M frames are 6x the default's 10 over 45k frames, in ~8 min.
+                  # 3 low-level epochs over 1M frames are 6x the samples of the default's 10 over 45k frames; ~8 min at
+                  # bench/train_throughput.py's 6.4k samples/s.
                   {"out": "runs/benchmark", "collect": {"frames": 1_000_000}, "low": {"epochs": 3},
                    "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
     "ablations": ("The paper's ablations on the default pre-training: PTGM, without the goal prior (alpha = 0), "

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ptgm.envs import WorldSpec
 from ptgm.goals.codebook import Codebook
-from ptgm.goals.embedders import GoalEmbedder
+from ptgm.goals.embedders import GoalEmbedder, make_embedder
 from ptgm.rl.vec_env import PAUSE, TaskVecEnv, Transition
 
 
@@ -37,6 +38,17 @@ class LowLevelActor(Protocol):
     def act(self, obs: Tensor, goal: Tensor, cond_scale: float = 0.0, deterministic: bool = False,
             generator: torch.Generator | None = None, unconditional: bool = False,
             current: Tensor | None = None) -> Tensor: ...
+
+
+def present_embedder(low: LowLevelActor, codebook: Codebook, world: WorldSpec,
+                     encoder: str | Path | None = None) -> GoalEmbedder | None:
+    """The goal embedder the env needs for `low` (None unless it reads goals relative to the present),
+    checked against the codebook; `encoder`: the directory of a 'learned' embedder."""
+    if not low.needs_current:
+        return None
+    embedder = make_embedder(codebook.embedder["name"], world, encoder)
+    codebook.check(embedder.settings(), embedder.dim)
+    return embedder
 
 
 def kl_divergence(policy_logits: Tensor, prior_logits: Tensor) -> Tensor:

@@ -20,11 +20,10 @@ from ptgm.config import ConfigError
 from ptgm.envs import get_task, get_world
 from ptgm.evaluate.periodic import task_metric
 from ptgm.goals.codebook import Codebook
-from ptgm.goals.embedders import make_embedder
 from ptgm.io import load_json
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
-from ptgm.rl.hierarchical import HierarchicalVecEnv
+from ptgm.rl.hierarchical import HierarchicalVecEnv, present_embedder
 from ptgm.rl.policies import ActorCritic, GaussianActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
 from ptgm.rl.run import Run
@@ -96,10 +95,7 @@ def train_high(cfg: HighConfig) -> Path:
     task = get_task(cfg.task, world, cfg.tasks_file)
     low = LowLevelPolicy.load(cfg.low)
     codebook = Codebook.load(cfg.codebook, embedder=low.embedder, dim=low.goal_dim)
-    embedder = None
-    if low.needs_current:  # the low-level policy reads its goal relative to the embedding of what it sees
-        embedder = make_embedder(codebook.embedder["name"], world, cfg.encoder)
-        codebook.check(embedder.settings(), embedder.dim)
+    embedder = present_embedder(low, codebook, world, cfg.encoder)
     prior = GoalPrior.load(cfg.prior, codebook) if cfg.uses_prior_reward or cfg.initialize_with_prior else None
     obs_mode = cfg.obs_mode or (prior.obs_mode if prior is not None else low.obs_mode)
     method = method_name(cfg)
