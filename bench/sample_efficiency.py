@@ -9,6 +9,8 @@ Pre-training (collect + split, codebook, train-low, train-prior, eval-low) runs 
 policy and prior of an earlier `ptgm run` (or benchmark) folder instead. Then each downstream run is
 a pipeline stage of its own under `OUT/rl/<method>-<task>-s<seed>`: a finished run is skipped, an
 interrupted one resumes from its checkpoint, so the same command continues an interrupted benchmark.
+`--report-only` trains nothing: it reports the finished runs of the plan and lists the missing ones,
+to look at a benchmark in progress or one that ran in several sessions.
 
 Budgets follow the issue: 300k env steps for wood, drink, stone, iron and zombie, 1M for
 stone_pickaxe, iron_from_scratch, diamond and crafter (`--budget-scale` multiplies them, `--steps`
@@ -33,7 +35,7 @@ from ptgm.config import ConfigError, save_yaml
 from ptgm.evaluate.report import format_table, report
 from ptgm.io import ArtifactError, provenance, save_json
 from ptgm.pipeline import (METHODS, Pretrained, load_run_config, pretrain, pretrain_differences, rl_config, run_dir_name,
-                           train_downstream)
+                           stage_status, train_downstream)
 
 # Env steps per run, by task (issue 7): the five Minecraft mirrors, then the tech-tree tasks and the full game.
 BUDGETS = {"wood": 300_000, "drink": 300_000, "stone": 300_000, "iron": 300_000, "zombie": 300_000,
@@ -52,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="one budget in env steps for every task (replaces the table)")
     p.add_argument("--evals", type=int, default=15, help="evaluations over each run's budget (plus one at 0)")
     p.add_argument("--pretrained", default=None, help="reuse this `ptgm run` folder's data, codebook, low and prior")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: the report of the finished runs of this plan, listing the others")
     return p.parse_args(argv)
 
 
@@ -88,6 +92,8 @@ def bench(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
                 run_dir = out / "rl" / run_dir_name(method, task, seed)
                 plan.append((method, task, seed, rl_config(cfg, method, task, seed, run_dir, at, steps=steps,
                                                            eval_every=max(1, steps // args.evals))))
+    if args.report_only:
+        return report_finished(plan, out, log)
     out.mkdir(parents=True, exist_ok=True)
     save_yaml(out / "config.yaml", cfg)
     record = {"args": vars(args), "pretrained": str(at.root), "runs": {},
@@ -118,6 +124,25 @@ def bench(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     log(format_table(rows))
     log(f"total: {total / 60:.1f} min ({len(plan)} runs); table: {report_dir}/report.md, {report_dir}/report.csv; "
         f"plots: {', '.join(f'{t}.png' for t in sorted(set(args.tasks)))}")
+    return 0
+
+
+def report_finished(plan: list, out: Path, log: Callable[[str], None]) -> int:
+    """The report of the plan's finished runs (a benchmark in progress); the others are listed as missing."""
+    finished, missing = [], []
+    for method, task, seed, rl_cfg in plan:
+        status = stage_status(method, Path(rl_cfg.out), rl_cfg)
+        if status == "done":
+            finished.append(rl_cfg.out)
+        else:
+            missing.append(f"{run_dir_name(method, task, seed)}: {status}")
+    if not finished:
+        raise ConfigError(f"none of the {len(plan)} runs of this plan has finished under {out / 'rl'}")
+    rows, report_dir = report(finished, out / "report", per_task=True, missing=missing)
+    log(format_table(rows))
+    for line in missing:
+        log(f"missing: {line}")
+    log(f"report of {len(finished)} of {len(plan)} runs: {report_dir}/report.md, {report_dir}/report.csv")
     return 0
 
 

@@ -190,6 +190,26 @@ def test_bench_runs_a_subset_and_resumes(tiny_run, tmp_path):
     assert not [line for line in again if "] running ->" in line]
     assert sum("done already" in line for line in again if line.startswith("[") and "/4]" in line) == 4
 
+    # --report-only on a larger plan: the finished runs in the table, the others listed, nothing trained.
+    (report / "report.md").unlink()
+    only: list[str] = []
+    assert bench.main([*args[:-7], "--seeds", "0", "1", "2", "--steps", "200", "--evals", "2", "--report-only"],
+                      log=only.append) == 0
+    assert not [line for line in only if "running ->" in line]
+    assert sorted(line for line in only if line.startswith("missing:")) == [
+        "missing: flat-short_wood-s2: not run", "missing: ptgm-no-prior-short_wood-s2: not run"]
+    md = (report / "report.md").read_text()
+    assert "| short_wood | flat | 2 |" in md and "- flat-short_wood-s2: not run" in md
+    assert not (out / "rl" / "flat-short_wood-s2").exists()
+
+
+def test_bench_report_only_needs_a_finished_run(tiny_run, tmp_path, capsys):
+    config, pretrained, _ = tiny_run
+    args = ["--config", str(config), "--out", str(tmp_path / "b"), "--pretrained", str(pretrained), "--tasks",
+            "short_wood", "--methods", "flat", "--seeds", "0", "--steps", "64", "--report-only"]
+    assert load_bench().main(args) == 2
+    assert "none of the 1 runs of this plan has finished" in capsys.readouterr().err
+
 
 def test_bench_rejects_a_task_without_a_budget(tiny_run, tmp_path, capsys):
     config, pretrained, _ = tiny_run

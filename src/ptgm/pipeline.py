@@ -120,21 +120,30 @@ def _stage_config(name: str, values: dict[str, Any], **fixed: Any):
 def _stage(name: str, folder: Path, cfg: Any, fn: Callable[[], Any], log: Callable[[str], None]) -> float | None:
     """Run `fn` unless `folder` already holds this stage, complete, with exactly `cfg`; returns the seconds it
     ran, or None when it was done already."""
-    marker = folder / STAGE_FILE
-    want = to_jsonable(cfg)
-    if marker.exists():
-        done = load_json(marker, f"{name} stage record")
-        if done.get("config") == want:
-            log(f"[{name}] done already: {folder}")
-            return None
+    status = stage_status(name, folder, cfg)
+    if status == "done":
+        log(f"[{name}] done already: {folder}")
+        return None
+    if status == "other settings":
         raise ConfigError(f"{folder} holds a finished {name} stage made with other settings; "
                           f"use another --out or delete {folder}")
     log(f"[{name}] running -> {folder}")
     start = time.perf_counter()
     fn()
     seconds = time.perf_counter() - start
-    save_json(marker, {"config": want, "seconds": round(seconds, 1), "provenance": provenance(f"ptgm run ({name})")})
+    save_json(folder / STAGE_FILE, {"config": to_jsonable(cfg), "seconds": round(seconds, 1),
+                                    "provenance": provenance(f"ptgm run ({name})")})
     return seconds
+
+
+def stage_status(name: str, folder: Path, cfg: Any) -> str:
+    """Where stage `name` with exactly `cfg` stands in `folder`: "done", "other settings" (finished with
+    another config), "started" (the folder exists, e.g. an interrupted run that will resume) or "not run"."""
+    marker = folder / STAGE_FILE
+    if marker.exists():
+        done = load_json(marker, f"{name} stage record")
+        return "done" if done.get("config") == to_jsonable(cfg) else "other settings"
+    return "started" if folder.exists() else "not run"
 
 
 @dataclass(frozen=True)

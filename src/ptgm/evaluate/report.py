@@ -218,10 +218,12 @@ def plot(groups: list[Group], path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def report(run_dirs: list[str | Path], out: str | Path, per_task: bool = False) -> tuple[list[dict], Path]:
+def report(run_dirs: list[str | Path], out: str | Path, per_task: bool = False,
+           missing: list[str] = ()) -> tuple[list[dict], Path]:
     """Compare runs; writes report.png, report.md, report.csv into `out` and returns the table rows.
 
-    `per_task`: also one plot per task, `<task>.png`, which report.md shows instead of the combined one."""
+    `per_task`: also one plot per task, `<task>.png`, which report.md shows instead of the combined one.
+    `missing`: runs the table lacks (one line each, e.g. "ptgm-wood-s1: not run"), listed in report.md."""
     out = Path(out)
     groups = build_groups(run_dirs)
     rows = [g.row() for g in groups]
@@ -236,7 +238,8 @@ def report(run_dirs: list[str | Path], out: str | Path, per_task: bool = False) 
         "# Success rate (or score) against environment steps\n\n"
         + "".join(f"![{name[:-4]}]({name})\n\n" for name in pictures) + table + "\n\nRuns:\n\n"
         + "\n".join(f"- {g.task} / {g.method}: " + ", ".join(str(c.path) for c in g.curves) for g in groups)
-        + "\n").encode())
+        + "\n" + ("\nMissing runs (not in the table):\n\n" + "".join(f"- {m}\n" for m in missing) if missing else "")
+        ).encode())
     buf = io.StringIO()
     writer = csv.DictWriter(buf, list(rows[0]))
     writer.writeheader()
