@@ -37,7 +37,7 @@ from ptgm.config import ConfigError
 from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import get_world, make_env
 from ptgm.goals.codebook import Codebook
-from ptgm.goals.embedders import GoalEmbedder, embed_episode, make_embedder
+from ptgm.goals.embedders import GoalEmbedder, embed_episode
 from ptgm.io import provenance, save_json
 from ptgm.models.low_level import LowLevelPolicy
 
@@ -217,8 +217,7 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
     codebook = Codebook.load(cfg.codebook)
     policy = LowLevelPolicy.load(cfg.low, embedder=codebook.embedder)
     world = policy.world
-    embedder = make_embedder(codebook.embedder["name"], world, cfg.encoder)
-    codebook.check(embedder.settings(), embedder.dim)
+    embedder = codebook.load_embedder(world, cfg.encoder)
     codes = np.arange(codebook.n_codes if cfg.codes == 0 else min(cfg.codes, codebook.n_codes))
 
     rng = np.random.default_rng(cfg.seed)

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ptgm.envs import WorldSpec
+from ptgm.goals.embedders import GoalEmbedder, make_embedder
 from ptgm.io import ArtifactError, load_json, load_npz, save_json, save_npz
 
 CODEBOOK_FORMAT = "ptgm-codebook/1"
@@ -51,6 +53,13 @@ class Codebook:
     def nearest(self, goals: np.ndarray) -> np.ndarray:
         """Index of the code with the highest cosine similarity to each goal, (B, D) -> (B,)."""
         return cosine_similarity(goals, self.codes).argmax(axis=1)
+
+    def load_embedder(self, world: WorldSpec, encoder_dir: str | Path | None = None) -> GoalEmbedder:
+        """The goal embedder these codes were made with (`encoder_dir`: the directory of a 'learned' one),
+        checked against the codebook."""
+        embedder = make_embedder(self.embedder["name"], world, encoder_dir)
+        self.check(embedder.settings(), embedder.dim)
+        return embedder
 
     def check(self, embedder: dict[str, Any] | None = None, dim: int | None = None,
               dataset_id: str | None = None) -> "Codebook":

@@ -23,7 +23,6 @@ from ptgm.config import ConfigError
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world
 from ptgm.goals.codebook import Codebook
-from ptgm.goals.embedders import make_embedder
 from ptgm.models.prior import GoalPrior
 from ptgm.pretrain.distributed import Distributed, init_distributed, shutdown_distributed
 from ptgm.pretrain.episodes import Episodes, load_episodes
@@ -112,8 +111,7 @@ def train_prior(cfg: PriorConfig, on_update=None, dist: Distributed | None = Non
         store = EpisodeStore(cfg.data)
         world = get_world(store.world)
         codebook = Codebook.load(cfg.codebook)
-        embedder = make_embedder(codebook.embedder["name"], world, cfg.encoder)
-        codebook.check(embedder.settings(), embedder.dim)
+        embedder = codebook.load_embedder(world, cfg.encoder)
         progress = cfg.progress and dist.is_main
         train = load_episodes(store, dist.shard(store.split_ids("train")), cfg.obs, embedder, progress,
                               "train episodes")

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ptgm.envs import WorldSpec
 from ptgm.goals.codebook import Codebook
-from ptgm.goals.embedders import GoalEmbedder, make_embedder
+from ptgm.goals.embedders import GoalEmbedder
 from ptgm.rl.vec_env import PAUSE, TaskVecEnv, Transition
 
 
@@ -46,9 +46,7 @@ def present_embedder(low: LowLevelActor, codebook: Codebook, world: WorldSpec,
     checked against the codebook; `encoder`: the directory of a 'learned' embedder."""
     if not low.needs_current:
         return None
-    embedder = make_embedder(codebook.embedder["name"], world, encoder)
-    codebook.check(embedder.settings(), embedder.dim)
-    return embedder
+    return codebook.load_embedder(world, encoder)
 
 
 def kl_divergence(policy_logits: Tensor, prior_logits: Tensor) -> Tensor:
