@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,7 +220,7 @@ def plot(groups: list[Group], path: Path) -> None:
 
 
 def report(run_dirs: list[str | Path], out: str | Path, per_task: bool = False,
-           missing: list[str] = ()) -> tuple[list[dict], Path]:
+           missing: Sequence[str] = ()) -> tuple[list[dict], Path]:
     """Compare runs; writes report.png, report.md, report.csv into `out` and returns the table rows.
 
     `per_task`: also one plot per task, `<task>.png`, which report.md shows instead of the combined one.
