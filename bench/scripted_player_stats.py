@@ -19,25 +19,6 @@ from collections import Counter
 import numpy as np
 
 
-def death_cause(env, player) -> str:
-    """Best guess at what ended a life: lava, a zombie, an arrow, or an empty stat."""
-    game = env.unwrapped.crafter
-    p = game._player
-    x, y = int(p.pos[0]), int(p.pos[1])
-    if game._world[x, y][0] == "lava":
-        return "lava"
-    names = {type(o).__name__ for o in game._world._objects
-             if o is not None and o is not p and abs(int(o.pos[0]) - x) + abs(int(o.pos[1]) - y) <= 2}
-    low = [k for k in ("food", "drink", "energy") if p.inventory[k] == 0]
-    if "Zombie" in names:
-        return "zombie" + ("(asleep)" if p.sleeping else "")
-    if "Arrow" in names or "Skeleton" in names:
-        return "arrow"
-    if low:
-        return "starved:" + "+".join(low)
-    return "other"
-
-
 def run_episode(args: tuple[int, int, float, int]) -> dict:
     world_seed, player_seed, random_action_prob, max_steps = args
 
@@ -60,7 +41,7 @@ def run_episode(args: tuple[int, int, float, int]) -> dict:
     return {
         "achievements": dict(zip(names, info["unlocked"].astype(int).tolist())),
         "length": steps,
-        "cause": f"{death_cause(env, player)} during {objective}" if terminated else "timeout",
+        "cause": f"{env.unwrapped.death_cause()} during {objective}" if terminated else "timeout",
         "plan_ms": 1000 * plan_time / max(1, steps),
         "random_frac": player.num_random_actions / max(1, player.num_actions),
     }

@@ -99,3 +99,27 @@ def test_vector_envs(vector_cls):
 def test_bad_obs_mode():
     with pytest.raises(ValueError, match="unknown obs_mode"):
         make_env(obs_mode="rgb")
+
+
+def test_death_cause_names_what_is_next_to_the_player():
+    from crafter import objects
+
+    env = CrafterEnv()
+    env.reset(seed=3)
+    game = env.crafter
+    player = game._player
+    for obj in list(game._world.objects):  # a clean neighbourhood: only the player
+        if obj is not player:
+            game._world.remove(obj)
+    assert env.death_cause() == "other"
+    player.inventory["drink"] = 0
+    player.inventory["food"] = 0
+    assert env.death_cause() == "starved:food+drink"
+    x, y = player.pos
+    game._world[(x + 2, y)] = "grass"  # within 2 cells, whatever the world put there
+    game._world.add(objects.Zombie(game._world, (x + 2, y), player))
+    assert env.death_cause() == "zombie"
+    player.sleeping = True
+    assert env.death_cause() == "zombie(asleep)"
+    game._world[player.pos] = "lava"
+    assert env.death_cause() == "lava"

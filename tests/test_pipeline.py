@@ -155,8 +155,8 @@ def test_rendered_config_loads_back_to_the_same_run(tmp_path):
     assert resolved(load_run_config(path)) == resolved(cfg)
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("sample_efficiency", ROOT / "bench" / "sample_efficiency.py")
+def load_bench(name: str = "sample_efficiency"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -248,6 +248,18 @@ def subcommands() -> list[list[str]]:
         return found
 
     return walk(build_parser(), [])
+
+
+def test_episode_endings_plays_each_agent_on_the_same_worlds(tiny_run):
+    _, pretrained, _ = tiny_run
+    endings = load_bench("episode_endings")
+    causes = ("time limit", "lava", "zombie", "zombie(asleep)", "arrow", "other")
+    for agent in endings.AGENTS:
+        results = endings.play(agent, pretrained, worlds=[5, 6], low_level_steps=5, seed=0)
+        assert len(results) == 2
+        for r in results:
+            assert 0 < r["length"] <= 10_000 and isinstance(r["dark"], bool)
+            assert r["cause"] in causes or r["cause"].startswith("starved:"), r["cause"]
 
 
 def test_every_command_has_help():

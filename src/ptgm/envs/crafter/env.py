@@ -167,6 +167,26 @@ class CrafterEnv(gym.Env):
     def world_seed(self) -> int | None:
         return self._world_seed
 
+    def death_cause(self) -> str:
+        """Best guess at what is killing the player now: lava, a zombie, an arrow or an empty stat.
+
+        Read after the step that ended a life: "lava" (standing on it), "zombie" or "zombie(asleep)"
+        (one within 2 cells, Manhattan), "arrow" (an arrow or skeleton that close), "starved:food+..."
+        (the stats at 0), else "other"."""
+        game = self.crafter
+        player = game._player
+        x, y = int(player.pos[0]), int(player.pos[1])
+        if game._world[x, y][0] == "lava":
+            return "lava"
+        near = {type(o).__name__ for o in game._world._objects
+                if o is not None and o is not player and abs(int(o.pos[0]) - x) + abs(int(o.pos[1]) - y) <= 2}
+        if "Zombie" in near:
+            return "zombie" + ("(asleep)" if player.sleeping else "")
+        if "Arrow" in near or "Skeleton" in near:
+            return "arrow"
+        empty = [k for k in ("food", "drink", "energy") if player.inventory[k] == 0]
+        return "starved:" + "+".join(empty) if empty else "other"
+
     # -- Observations ---------------------------------------------------------------------------
     def symbolic(self, semantic: np.ndarray | None = None) -> np.ndarray:
         player = self.crafter._player
