@@ -36,7 +36,8 @@ from ptgm.rl.hierarchical import present_embedder
 AGENTS = ("scripted", "clone", "ptgm")
 
 
-def play(agent: str, run: Path, worlds: list[int], low_level_steps: int, seed: int) -> list[dict]:
+def play(agent: str, run: Path, worlds: list[int], low_level_steps: int, seed: int,
+         deterministic: bool = False) -> list[dict]:
     """One episode per world, all envs stepped together (one forward pass a step for the networks)."""
     envs = [make_env("crafter", obs_mode="symbolic") for _ in worlds]
     started = [env.reset(seed=w) for env, w in zip(envs, worlds)]
@@ -67,7 +68,8 @@ def play(agent: str, run: Path, worlds: list[int], low_level_steps: int, seed: i
                     codes = torch.multinomial(torch.softmax(prior(x), dim=1), 1, generator=gen).squeeze(1)
                     goals = torch.from_numpy(codebook.codes[codes.numpy()])
                 current = None if embedder is None else torch.from_numpy(embedder.embed(symbolic))
-                actions = low.act(x, goals, generator=gen, unconditional=prior is None, current=current).numpy()
+                actions = low.act(x, goals, deterministic=deterministic, generator=gen, unconditional=prior is None,
+                                  current=current).numpy()
         for i, env in enumerate(envs):
             if not alive[i]:
                 continue
@@ -87,6 +89,8 @@ def main() -> None:
     p.add_argument("--agents", nargs="+", choices=AGENTS, default=list(AGENTS))
     p.add_argument("--episodes", type=int, default=30, help="episodes per agent (the same worlds for each)")
     p.add_argument("--low-level-steps", type=int, default=10, help="env steps per prior-drawn code (ptgm)")
+    p.add_argument("--low-deterministic", action="store_true",
+                   help="the low-level policy takes its most likely action instead of sampling (clone, ptgm)")
     p.add_argument("--seed", type=int, default=0, help="seeds the worlds, the players and the sampling")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
@@ -96,12 +100,13 @@ def main() -> None:
         if not (run / part).is_dir():
             p.error(f"{run / part} not found: --run must be a `ptgm run` folder")
     worlds = [args.seed * 100_000 + i for i in range(args.episodes)]
-    print(f"{args.episodes} fresh worlds per agent, plain Crafter (limit 10,000 steps), k = {args.low_level_steps}")
+    print(f"{args.episodes} fresh worlds per agent, plain Crafter (limit 10,000 steps), k = {args.low_level_steps}, "
+          f"low level {'deterministic' if args.low_deterministic else 'sampled'}")
     print(f"{'agent':<9} {'median length':>13} {'mean':>6} {'min':>5} {'max':>6} {'ended in the dark':>17} {'s':>5}"
           "  causes")
     for agent in args.agents:
         start = time.perf_counter()
-        results = play(agent, run, worlds, args.low_level_steps, args.seed)
+        results = play(agent, run, worlds, args.low_level_steps, args.seed, args.low_deterministic)
         lengths = np.array([r["length"] for r in results])
         causes = Counter(r["cause"] for r in results)
         dark = np.mean([r["dark"] for r in results])
