@@ -10,7 +10,8 @@ policy and prior of an earlier `ptgm run` (or benchmark) folder instead. Then ea
 a pipeline stage of its own under `OUT/rl/<method>-<task>-s<seed>`: a finished run is skipped, an
 interrupted one resumes from its checkpoint, so the same command continues an interrupted benchmark.
 `--report-only` trains nothing: it reports the finished runs of the plan and lists the missing ones,
-to look at a benchmark in progress or one that ran in several sessions.
+to look at a benchmark in progress or one that ran in several sessions, with how long the missing
+ones would take at the speed the finished runs of each method ran at.
 
 Budgets follow the issue: 300k env steps for wood, drink, stone, iron and zombie, 1M for
 stone_pickaxe, iron_from_scratch, diamond and crafter (`--budget-scale` multiplies them, `--steps`
@@ -31,11 +32,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ptgm.config import ConfigError, save_yaml
 from ptgm.evaluate.report import format_table, report
-from ptgm.io import ArtifactError, provenance, save_json
-from ptgm.pipeline import (METHODS, Pretrained, load_run_config, pretrain, pretrain_differences, rl_config, run_dir_name,
-                           stage_status, train_downstream)
+from ptgm.io import ArtifactError, load_json, provenance, save_json
+from ptgm.pipeline import (METHODS, STAGE_FILE, Pretrained, load_run_config, pretrain, pretrain_differences,
+                           rl_config, run_dir_name, stage_status, train_downstream)
 
 # Env steps per run, by task (issue 7): the five Minecraft mirrors, then the tech-tree tasks and the full game.
 BUDGETS = {"wood": 300_000, "drink": 300_000, "stone": 300_000, "iron": 300_000, "zombie": 300_000,
@@ -128,22 +131,40 @@ def bench(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
 
 
 def report_finished(plan: list, out: Path, log: Callable[[str], None]) -> int:
-    """The report of the plan's finished runs (a benchmark in progress); the others are listed as missing."""
-    finished, missing = [], []
+    """The report of the plan's finished runs (a benchmark in progress); the others are listed as missing,
+    with the time they would take at the speed the finished runs of their method were measured at."""
+    finished, missing, speeds = [], [], {}
     for method, task, seed, rl_cfg in plan:
         status = stage_status(method, Path(rl_cfg.out), rl_cfg)
         if status == "done":
             finished.append(rl_cfg.out)
+            seconds = load_json(Path(rl_cfg.out) / STAGE_FILE, "stage record")["seconds"]
+            speeds.setdefault(method, []).append(rl_cfg.steps / max(seconds, 1e-9))
         else:
-            missing.append(f"{run_dir_name(method, task, seed)}: {status}")
+            missing.append((f"{run_dir_name(method, task, seed)}: {status}", method, rl_cfg.steps))
     if not finished:
         raise ConfigError(f"none of the {len(plan)} runs of this plan has finished under {out / 'rl'}")
-    rows, report_dir = report(finished, out / "report", per_task=True, missing=missing)
+    rows, report_dir = report(finished, out / "report", per_task=True, missing=[m[0] for m in missing])
     log(format_table(rows))
-    for line in missing:
+    for line, *_ in missing:
         log(f"missing: {line}")
     log(f"report of {len(finished)} of {len(plan)} runs: {report_dir}/report.md, {report_dir}/report.csv")
+    if missing:
+        log(remaining_time(missing, speeds))
     return 0
+
+
+def remaining_time(missing: list[tuple[str, str, int]], speeds: dict[str, list[float]]) -> str:
+    """How long the missing runs take one after another, each at the median env steps/s of the finished runs
+    of its method (of all finished runs for a method with none). The speeds are as measured: a run that
+    shared the cores counts at its shared speed."""
+    median = {m: float(np.median(v)) for m, v in speeds.items()}
+    overall = float(np.median([x for v in speeds.values() for x in v]))
+    seconds = sum(steps / median.get(method, overall) for _, method, steps in missing)
+    steps = sum(steps for *_, steps in missing)
+    measured = ", ".join(f"{m} {median[m]:.0f}" for m in sorted(median))
+    return (f"remaining: {len(missing)} runs, {steps / 1e6:.1f}M env steps: about {seconds / 3600:.1f} h one after "
+            f"another at the finished runs' median env steps/s ({measured})")
 
 
 if __name__ == "__main__":

@@ -198,9 +198,20 @@ def test_bench_runs_a_subset_and_resumes(tiny_run, tmp_path):
     assert not [line for line in only if "running ->" in line]
     assert sorted(line for line in only if line.startswith("missing:")) == [
         "missing: flat-short_wood-s2: not run", "missing: ptgm-no-prior-short_wood-s2: not run"]
+    assert [line for line in only if line.startswith("remaining: 2 runs, 0.0M env steps: about ")]
     md = (report / "report.md").read_text()
     assert "| short_wood | flat | 2 |" in md and "- flat-short_wood-s2: not run" in md
     assert not (out / "rl" / "flat-short_wood-s2").exists()
+
+
+def test_bench_estimates_the_missing_runs_at_their_methods_measured_speed():
+    bench = load_bench()
+    # flat at its median 200 env steps/s: 1 h; ptgm at 100: 1 h; a method with no finished run at the
+    # median of all finished runs (100): 0.5 h.
+    missing = [("a", "flat", 720_000), ("b", "ptgm", 360_000), ("c", "ptgm-no-prior", 180_000)]
+    line = bench.remaining_time(missing, {"flat": [100.0, 300.0], "ptgm": [100.0]})
+    assert line.startswith("remaining: 3 runs, 1.3M env steps: about 2.5 h one after another")
+    assert line.endswith("(flat 200, ptgm 100)")
 
 
 def test_bench_report_only_needs_a_finished_run(tiny_run, tmp_path, capsys):
