@@ -78,7 +78,7 @@ def play(agent: str, run: Path, worlds: list[int], low_level_steps: int, seed: i
             if terminated or truncated:
                 game = env.unwrapped.crafter
                 results[i] = {"length": t + 1, "dark": bool(game._world.daylight < 0.5),
-                              "cause": env.unwrapped.death_cause() if terminated else "time limit"}
+                              "cause": env.unwrapped.death_cause() if terminated else "timeout"}
         t += 1
     return results  # type: ignore[return-value]
 

@@ -264,7 +264,7 @@ def subcommands() -> list[list[str]]:
 def test_episode_endings_plays_each_agent_on_the_same_worlds(tiny_run):
     _, pretrained, _ = tiny_run
     endings = load_bench("episode_endings")
-    causes = ("time limit", "lava", "zombie", "zombie(asleep)", "arrow", "other")
+    causes = ("timeout", "lava", "zombie", "zombie(asleep)", "arrow", "other")
     for agent in endings.AGENTS:
         results = endings.play(agent, pretrained, worlds=[5, 6], low_level_steps=5, seed=0)
         assert len(results) == 2
