@@ -209,6 +209,16 @@ def test_stats_table_and_chart(dataset, capsys, tmp_path):
     assert (tmp_path / "chart.png").stat().st_size > 1000
 
 
+def test_two_writers_of_the_same_chart_do_not_collide(dataset, tmp_path):
+    # Two benchmark processes started together both write DATA/stats.png. A fixed temporary name
+    # made one rename the other's file away; here the old name is taken (as by the other writer).
+    (tmp_path / ".chart.png.tmp.png").mkdir()
+    (tmp_path / ".chart.png.tmp").mkdir()
+    assert main(["data", "stats", str(dataset), "--plot", str(tmp_path / "chart.png")]) == 0
+    assert (tmp_path / "chart.png").stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".chart.png.tmp", ".chart.png.tmp.png", "chart.png"]
+
+
 def test_crafter_score_formula():
     from ptgm.envs import score_from_rates
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world, score_from_rates
+from ptgm.io import atomic_write_bytes
 
 
 def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
@@ -67,9 +69,8 @@ def plot_stats(stats: dict[str, Any], path: str | Path) -> Path:
     ax.legend()
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())
     return path

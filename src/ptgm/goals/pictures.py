@@ -17,6 +17,7 @@ symbolic view is drawn as a coloured grid instead.
 from __future__ import annotations
 
 import html
+import io
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import WorldSpec, make_env
+from ptgm.io import atomic_write_bytes
 
 CLIP_FRAMES = 16  # frames per code clip, as in the published code
 NIGHT_BELOW = 0.35  # daylight fraction under which the frame is dark enough to call night
@@ -255,17 +257,15 @@ def save_code_gif(view: CodeView, path: Path, scale: int = 2, ms_per_frame: int 
     frames = [_upscale(f, scale) for f in view.frames]
     frames[-1] = _outline(frames[-1])
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 6]  # linger on the goal frame
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
-    tmp.replace(path)
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _save_image(img: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def save_scatter(points: np.ndarray, labels: np.ndarray, chosen: np.ndarray, path: Path, title: str) -> None:
@@ -292,11 +292,10 @@ def save_scatter(points: np.ndarray, labels: np.ndarray, chosen: np.ndarray, pat
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def save_overview_png(views: list[CodeView], path: Path, columns: int = 10, scale: int = 2) -> None:
@@ -349,10 +348,7 @@ def save_overview_html(views: list[CodeView], path: Path, title: str, summary: l
                        f"{html.escape(v.description)}</div>")
         out.append("</div>")
     out.append("</body></html>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(out))
-    tmp.replace(path)
+    atomic_write_bytes(path, "\n".join(out).encode())
 
 
 def save_pictures(store: EpisodeStore, world: WorldSpec, views: list[CodeView], points: np.ndarray,
