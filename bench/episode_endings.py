@@ -42,7 +42,7 @@ def play(agent: str, run: Path, worlds: list[int], low_level_steps: int, seed: i
     envs = [make_env("crafter", obs_mode="symbolic") for _ in worlds]
     started = [env.reset(seed=w) for env, w in zip(envs, worlds)]
     obs = np.stack([o for o, _ in started])
-    symbolic = np.stack([info["symbolic"] for _, info in started])
+    infos = [info for _, info in started]
     gen = torch.Generator().manual_seed(seed)
     if agent == "scripted":
         players = [make_player("scripted", seed * 7_919 + i) for i in range(len(envs))]
@@ -59,22 +59,21 @@ def play(agent: str, run: Path, worlds: list[int], low_level_steps: int, seed: i
     while any(r is None for r in results):
         alive = np.array([r is None for r in results])
         if agent == "scripted":
-            actions = np.array([p.act(o, {"symbolic": s}) if a else 0
-                                for p, o, s, a in zip(players, obs, symbolic, alive)])
+            actions = np.array([p.act(o, info) if a else 0 for p, o, info, a in zip(players, obs, infos, alive)])
         else:
             x = torch.from_numpy(obs)
             with torch.no_grad():
                 if prior is not None and t % low_level_steps == 0:
                     codes = torch.multinomial(torch.softmax(prior(x), dim=1), 1, generator=gen).squeeze(1)
                     goals = torch.from_numpy(codebook.codes[codes.numpy()])
-                current = None if embedder is None else torch.from_numpy(embedder.embed(symbolic))
+                current = (None if embedder is None
+                           else torch.from_numpy(embedder.embed(np.stack([info["symbolic"] for info in infos]))))
                 actions = low.act(x, goals, deterministic=deterministic, generator=gen, unconditional=prior is None,
                                   current=current).numpy()
         for i, env in enumerate(envs):
             if not alive[i]:
                 continue
-            obs[i], _, terminated, truncated, info = env.step(int(actions[i]))
-            symbolic[i] = info["symbolic"]
+            obs[i], _, terminated, truncated, infos[i] = env.step(int(actions[i]))
             if terminated or truncated:
                 game = env.unwrapped.crafter
                 results[i] = {"length": t + 1, "dark": bool(game._world.daylight < 0.5),
