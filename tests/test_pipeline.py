@@ -305,3 +305,44 @@ def test_config_files_are_exactly_what_the_generator_writes(tmp_path):
         committed = ROOT / "configs" / path.name
         assert committed.read_text() == path.read_text(), (
             f"configs/{path.name} is stale; regenerate it with `python -m ptgm.pipeline --write-configs configs`")
+
+
+def test_clone_memory_inputs_on_a_hand_made_dataset():
+    memory = load_bench("clone_memory")
+    import numpy as np
+
+    from ptgm.pretrain.episodes import Episodes
+
+    # Two episodes of 3 and 2 actions; observation rows 0..3 and 4..6.
+    eps = Episodes(["a", "b"], np.zeros((7, 1), np.uint8), np.zeros((7, 1), np.float32), np.array([1, 2, 3, 4, 5]),
+                   np.array([0, 1, 2, 4, 5]), np.array([0, 4]), np.array([3, 2]))
+    actions, previous_obs = memory.memory_inputs(eps, n_actions=17, prev_actions=2)
+    assert actions.tolist() == [[17, 17], [1, 17], [2, 1], [17, 17], [4, 17]]
+    assert previous_obs.tolist() == [0, 0, 1, 4, 4]
+
+
+def test_clone_memory_trains_each_variant_and_plays_the_same_worlds(tiny_run):
+    import torch
+
+    from ptgm.data.store import EpisodeStore
+    from ptgm.envs import get_world
+    from ptgm.goals.embedders import make_embedder
+    from ptgm.pretrain.episodes import load_episodes
+
+    _, pretrained, _ = tiny_run
+    memory = load_bench("clone_memory")
+    store = EpisodeStore(pretrained / "data")
+    world = get_world(store.world)
+    eps = load_episodes(store, store.split_ids("train"), "symbolic", make_embedder("state", world, None))
+    obs = torch.from_numpy(eps.obs[:2])
+    for variant in memory.VARIANTS:
+        net = memory.train(world, variant, 3, eps, updates=3, seed=0)
+        acc, _, _ = memory.accuracy(net, world, 3, eps)
+        assert 0.0 <= acc <= 1.0
+        # Only the `actions` variant reads the previous actions, only `obs` the previous observation.
+        none_yet = torch.full((2, 3), world.n_actions)
+        base = net(obs, none_yet, obs)
+        assert (variant == "actions") == (not torch.allclose(base, net(obs, torch.zeros(2, 3, dtype=torch.long), obs)))
+        assert (variant == "obs") == (not torch.allclose(base, net(obs, none_yet, obs.flip(0))))
+        results = memory.survive(net, world, 3, worlds=[5, 6], seed=0, max_steps=20)
+        assert [r["length"] <= 20 for r in results] == [True, True]

@@ -82,6 +82,16 @@ def load_json(path: str | Path, what: str = "file", error: type[ArtifactError] =
         raise error(f"{what} {path} is not valid JSON: {e}") from e
 
 
+def save_figure(fig, path: str | Path, dpi: float | None = None) -> None:
+    """Write a matplotlib figure as PNG atomically (unique temporary name) and close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def save_npz(path: str | Path, compress: bool = True, **arrays: np.ndarray) -> bytes:
     """Write arrays atomically; returns the bytes written (callers checksum them)."""
     buf = io.BytesIO()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world, score_from_rates
-from ptgm.io import atomic_write_bytes
+from ptgm.io import save_figure
 
 
 def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
@@ -69,8 +68,5 @@ def plot_stats(stats: dict[str, Any], path: str | Path) -> Path:
     ax.legend()
     fig.tight_layout()
     path = Path(path)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, dpi=100)
     return path

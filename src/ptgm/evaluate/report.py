@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ptgm.io import ArtifactError, atomic_write_bytes, load_json
+from ptgm.io import ArtifactError, atomic_write_bytes, load_json, save_figure
 
 THRESHOLDS = (0.5, 0.8)
 METRICS = {"success_rate": "success rate", "score": "score"}  # eval.csv column -> how tables and plots name it
@@ -213,10 +213,7 @@ def plot(groups: list[Group], path: Path) -> None:
     names = sorted({METRICS[g.metric] for g in groups})
     fig.suptitle(f"{' or '.join(names)} (mean, 95% t-interval over seeds)")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path, dpi=120)
 
 
 def report(run_dirs: list[str | Path], out: str | Path, per_task: bool = False,

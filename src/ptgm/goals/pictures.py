@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import WorldSpec, make_env
-from ptgm.io import atomic_write_bytes
+from ptgm.io import atomic_write_bytes, save_figure
 
 CLIP_FRAMES = 16  # frames per code clip, as in the published code
 NIGHT_BELOW = 0.35  # daylight fraction under which the frame is dark enough to call night
@@ -292,10 +292,7 @@ def save_scatter(points: np.ndarray, labels: np.ndarray, chosen: np.ndarray, pat
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def save_overview_png(views: list[CodeView], path: Path, columns: int = 10, scale: int = 2) -> None:
