@@ -30,12 +30,12 @@ from torch import nn
 
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import WorldSpec, get_world, make_env
+from ptgm.envs.crafter.env import DARK
 from ptgm.goals.embedders import make_embedder
 from ptgm.models.encoders import make_obs_encoder
 from ptgm.pretrain.episodes import Episodes, load_episodes
 
 VARIANTS = ("none", "actions", "obs")
-DARK = 0.5  # daylight below which a step counts as dark (as in bench/episode_endings.py)
 
 
 def memory_inputs(episodes: Episodes, n_actions: int, prev_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +131,7 @@ def survive(net: MemoryClone, world: WorldSpec, prev_actions: int, worlds: list[
                 continue
             obs[i], _, terminated, truncated, _ = env.step(int(actions[i]))
             if terminated or truncated:
-                results[i] = {"length": t + 1, "dark": bool(env.unwrapped.crafter._world.daylight < DARK),
-                              "cause": env.unwrapped.death_cause() if terminated else "timeout"}
+                results[i] = {"length": t + 1, **env.unwrapped.ending(terminated)}
         recent = np.concatenate([actions[:, None], recent[:, :-1]], axis=1)
         t += 1
     return results  # type: ignore[return-value]

@@ -75,9 +75,7 @@ def play(agent: str, run: Path, worlds: list[int], low_level_steps: int, seed: i
                 continue
             obs[i], _, terminated, truncated, infos[i] = env.step(int(actions[i]))
             if terminated or truncated:
-                game = env.unwrapped.crafter
-                results[i] = {"length": t + 1, "dark": bool(game._world.daylight < 0.5),
-                              "cause": env.unwrapped.death_cause() if terminated else "timeout"}
+                results[i] = {"length": t + 1, **env.unwrapped.ending(terminated)}
         t += 1
     return results  # type: ignore[return-value]
 

@@ -123,3 +123,13 @@ def test_death_cause_names_what_is_next_to_the_player():
     assert env.death_cause() == "zombie(asleep)"
     game._world[player.pos] = "lava"
     assert env.death_cause() == "lava"
+
+
+def test_ending_says_timeout_or_the_death_cause_and_whether_it_is_dark():
+    env = CrafterEnv()
+    env.reset(seed=3)
+    assert env.ending(terminated=False) == {"dark": False, "cause": "timeout"}  # daylight is full at reset
+    env.crafter._player.inventory["food"] = 0
+    env.crafter._world.daylight = 0.2
+    ending = env.ending(terminated=True)
+    assert ending["dark"] and ending["cause"] in ("starved:food", "zombie", "arrow")

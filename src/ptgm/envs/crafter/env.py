@@ -30,6 +30,8 @@ from crafter import constants
 from ptgm.envs.base import OBS_MODES, SymbolicLayout, WorldSpec
 
 VIEW = 9
+# Daylight below which an ending counts as "in the dark" (the first night is darkest at step 210).
+DARK = 0.5
 _FACINGS = {(-1, 0): 0, (1, 0): 1, (0, -1): 2, (0, 1): 3}
 _ID_NAMES = (
     "none", "water", "grass", "stone", "path", "sand", "tree", "lava", "coal", "iron", "diamond",
@@ -186,6 +188,12 @@ class CrafterEnv(gym.Env):
             return "arrow"
         empty = [k for k in ("food", "drink", "energy") if player.inventory[k] == 0]
         return "starved:" + "+".join(empty) if empty else "other"
+
+    def ending(self, terminated: bool) -> dict[str, Any]:
+        """How the episode just ended: in the dark or not (daylight below `DARK`) and its `cause`, the
+        `death_cause` when `terminated`, else "timeout"."""
+        return {"dark": bool(self.crafter._world.daylight < DARK),
+                "cause": self.death_cause() if terminated else "timeout"}
 
     # -- Observations ---------------------------------------------------------------------------
     def symbolic(self, semantic: np.ndarray | None = None) -> np.ndarray:
