@@ -307,8 +307,8 @@ def test_config_files_are_exactly_what_the_generator_writes(tmp_path):
             f"configs/{path.name} is stale; regenerate it with `python -m ptgm.pipeline --write-configs configs`")
 
 
-def test_clone_memory_inputs_on_a_hand_made_dataset():
-    memory = load_bench("clone_memory")
+def test_clone_survival_inputs_on_a_hand_made_dataset():
+    memory = load_bench("clone_survival")
     import numpy as np
 
     from ptgm.pretrain.episodes import Episodes
@@ -321,7 +321,7 @@ def test_clone_memory_inputs_on_a_hand_made_dataset():
     assert previous_obs.tolist() == [0, 0, 1, 4, 4]
 
 
-def test_clone_memory_trains_each_variant_and_plays_the_same_worlds(tiny_run):
+def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
     import torch
 
     from ptgm.data.store import EpisodeStore
@@ -330,7 +330,7 @@ def test_clone_memory_trains_each_variant_and_plays_the_same_worlds(tiny_run):
     from ptgm.pretrain.episodes import load_episodes
 
     _, pretrained, _ = tiny_run
-    memory = load_bench("clone_memory")
+    memory = load_bench("clone_survival")
     store = EpisodeStore(pretrained / "data")
     world = get_world(store.world)
     eps = load_episodes(store, store.split_ids("train"), "symbolic", make_embedder("state", world, None))
@@ -346,3 +346,10 @@ def test_clone_memory_trains_each_variant_and_plays_the_same_worlds(tiny_run):
         assert (variant == "obs") == (not torch.allclose(base, net(obs, none_yet, obs.flip(0))))
         results = memory.survive(net, world, 3, worlds=[5, 6], seed=0, max_steps=20)
         assert [r["length"] <= 20 for r in results] == [True, True]
+    # DAgger: the player labels every state the clone visits (2 worlds of at most 15 steps), then fine-tunes.
+    seen, labels = memory.label_visits(net, worlds=[5, 6], seed=0, max_steps=15)
+    assert len(seen) == len(labels) <= 30 and seen.shape[1:] == eps.obs.shape[1:]
+    assert ((0 <= labels) & (labels < world.n_actions)).all()
+    before = [p.detach().clone() for p in net.parameters()]
+    tuned = memory.dagger(net, eps, rounds=1, n_worlds=2, updates=2, seed=0, max_steps=15)
+    assert any(not torch.equal(a, b) for a, b in zip(before, tuned.parameters()))

@@ -1,19 +1,22 @@
-"""Does a short memory make the cloned player live longer?
+"""What would make the cloned player live longer: a short memory, or labels on the states it visits?
 
 `bench/episode_endings.py` shows the clone of the task-agnostic player (the low-level policy with
 the null goal) dying in the first night, and the player surviving by building a shelter with a
-plan the observation does not show. This checks whether a short memory is enough to close that
-gap. It behaviour-clones the player on the same data, for the same number of updates, with three
-inputs:
+plan the observation does not show. This tests two explanations. It behaviour-clones the player
+on the same data, for the same number of updates, as four variants:
 
 - `none`: the observation alone (what ptgm's low-level policy reads);
 - `actions`: plus the player's last `--prev-actions` actions;
-- `obs`: plus the previous observation (through its own encoder).
+- `obs`: plus the previous observation (through its own encoder);
+- `dagger`: `none`, then `--dagger-rounds` rounds of DAgger: the clone plays fresh worlds while the
+  player, shadowing it, labels every state the clone visits with the action it would take there;
+  the clone is fine-tuned on half recorded steps, half those labels (compounding errors: the clone
+  drifts into states the player never recorded).
 
-and reports validation accuracy (all steps, and the steps in the dark) next to how long each clone
-lives in plain Crafter on the same fresh worlds.
+It reports validation accuracy (all steps, and the steps in the dark) next to how long each clone
+lives in plain Crafter on the same fresh worlds (never the worlds DAgger labelled).
 
-    python bench/clone_memory.py --data runs/benchmark/data
+    python bench/clone_survival.py --data runs/benchmark/data
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +33,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptgm.data.store import EpisodeStore
-from ptgm.envs import WorldSpec, get_world, make_env
+from ptgm.envs import WorldSpec, get_world, make_env, make_player
 from ptgm.envs.crafter.env import DARK
 from ptgm.goals.embedders import make_embedder
 from ptgm.models.encoders import make_obs_encoder
 from ptgm.pretrain.episodes import Episodes, load_episodes
 
-VARIANTS = ("none", "actions", "obs")
+VARIANTS = ("none", "actions", "obs", "dagger")
 
 
 def memory_inputs(episodes: Episodes, n_actions: int, prev_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,6 +63,7 @@ class MemoryClone(nn.Module):
 
     def __init__(self, world: WorldSpec, variant: str, prev_actions: int, hidden: int = 256):
         super().__init__()
+        self.world = world
         self.variant = variant
         self.encoder = make_obs_encoder("symbolic", world, hidden)
         if variant == "actions":
@@ -84,20 +89,78 @@ def batch(episodes: Episodes, memory: tuple[np.ndarray, np.ndarray], steps: np.n
             torch.from_numpy(episodes.obs[previous_obs[steps]]), torch.from_numpy(episodes.actions[steps]))
 
 
-def train(world: WorldSpec, variant: str, prev_actions: int, train_eps: Episodes, updates: int, seed: int,
-          batch_size: int = 256, lr: float = 3e-4) -> MemoryClone:
-    torch.manual_seed(seed)
-    net = MemoryClone(world, variant, prev_actions)
+def fit(net: MemoryClone, draw, updates: int, rng: np.random.Generator, lr: float = 3e-4) -> MemoryClone:
+    """`updates` Adam steps of cross-entropy on the batches `draw(rng)` gives: (obs, prev actions, prev obs, action)."""
+    net.train()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    memory = memory_inputs(train_eps, world.n_actions, prev_actions)
-    rng = np.random.default_rng(seed)
     for _ in range(updates):
-        obs, acts, prev, target = batch(train_eps, memory, rng.integers(0, train_eps.n_steps, batch_size))
+        obs, acts, prev, target = draw(rng)
         loss = F.cross_entropy(net(obs, acts, prev), target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     return net.eval()
+
+
+def train(world: WorldSpec, variant: str, prev_actions: int, train_eps: Episodes, updates: int, seed: int,
+          batch_size: int = 256) -> MemoryClone:
+    torch.manual_seed(seed)
+    net = MemoryClone(world, variant, prev_actions)
+    memory = memory_inputs(train_eps, world.n_actions, prev_actions)
+    return fit(net, lambda rng: batch(train_eps, memory, rng.integers(0, train_eps.n_steps, batch_size)), updates,
+               np.random.default_rng(seed))
+
+
+@torch.no_grad()
+def label_visits(net: MemoryClone, worlds: list[int], seed: int, max_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The observations the clone (no memory) visits in `worlds`, and the action the scripted player, run
+    alongside on the same game and never acting, would take in each."""
+    envs = [make_env(net.world.name, obs_mode="symbolic", max_steps=max_steps) for _ in worlds]
+    started = [env.reset(seed=w) for env, w in zip(envs, worlds)]
+    obs = np.stack([o for o, _ in started])
+    infos = [info for _, info in started]
+    players = [make_player("scripted", seed * 7_919 + w, net.world.name, random_action_prob=0.0) for w in worlds]
+    for player, env in zip(players, envs):
+        player.reset(env.unwrapped)
+    gen = torch.Generator().manual_seed(seed)
+    seen, labels = [], []
+    alive = np.ones(len(envs), bool)
+    none = torch.zeros(len(envs), 1, dtype=torch.long)
+    while alive.any():
+        x = torch.from_numpy(obs)
+        actions = torch.multinomial(torch.softmax(net(x, none, x), dim=1), 1, generator=gen).squeeze(1).numpy()
+        for i in np.flatnonzero(alive):
+            seen.append(obs[i].copy())
+            labels.append(players[i].act(obs[i], infos[i]))
+            obs[i], _, terminated, truncated, infos[i] = envs[i].step(int(actions[i]))
+            alive[i] = not (terminated or truncated)
+    return np.stack(seen), np.asarray(labels, np.int64)
+
+
+def dagger(net: MemoryClone, train_eps: Episodes, rounds: int, n_worlds: int, updates: int, seed: int,
+           max_steps: int, batch_size: int = 256,
+           after_round: Callable[[int, MemoryClone], None] | None = None) -> MemoryClone:
+    """Fine-tune a clone without memory on the player's labels of the states it visits, `rounds` times
+    (`after_round(round, net)` after each, from 1)."""
+    seen, labels = np.zeros((0, *train_eps.obs.shape[1:]), np.uint8), np.zeros(0, np.int64)
+    half = batch_size // 2
+    none = torch.zeros(batch_size, 1, dtype=torch.long)
+
+    def draw(rng: np.random.Generator):
+        recorded = rng.integers(0, train_eps.n_steps, half)
+        visited = rng.integers(0, len(labels), batch_size - half)
+        obs = torch.from_numpy(np.concatenate([train_eps.obs[train_eps.step_obs[recorded]], seen[visited]]))
+        target = torch.from_numpy(np.concatenate([train_eps.actions[recorded], labels[visited]]))
+        return obs, none, obs, target
+
+    for r in range(rounds):
+        worlds = [seed * 100_000 + 50_000 + 1_000 * r + i for i in range(n_worlds)]
+        new_seen, new_labels = label_visits(net, worlds, seed, max_steps)
+        seen, labels = np.concatenate([seen, new_seen]), np.concatenate([labels, new_labels])
+        net = fit(net, draw, updates, np.random.default_rng([seed, r]))
+        if after_round is not None:
+            after_round(r + 1, net)
+    return net
 
 
 @torch.no_grad()
@@ -147,6 +210,10 @@ def main() -> None:
     p.add_argument("--val-episodes", type=int, default=60, help="validation episodes used (the first N)")
     p.add_argument("--episodes", type=int, default=30, help="closed-loop episodes per variant (the same worlds)")
     p.add_argument("--max-steps", type=int, default=None, help="episode limit (default: Crafter's 10,000)")
+    p.add_argument("--dagger-rounds", type=int, default=3, help="rounds of labelling and fine-tuning (`dagger`)")
+    p.add_argument("--dagger-worlds", type=int, default=40, help="fresh worlds the clone plays per DAgger round")
+    p.add_argument("--dagger-updates", type=int, default=1500, help="fine-tuning updates per DAgger round")
+    p.add_argument("--dagger-max-steps", type=int, default=1500, help="episode limit while labelling")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, the batches, the worlds and the sampling")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
@@ -161,18 +228,27 @@ def main() -> None:
     worlds = [args.seed * 100_000 + i for i in range(args.episodes)]
     print(f"{train_eps.n_steps:,} training steps, {args.updates} updates of 256 per variant; {val.n_steps:,} "
           f"validation steps; {args.episodes} fresh worlds of plain Crafter")
-    print(f"{'memory':<8} {'val acc':>7} {'in the dark':>11} {'median length':>13} {'mean':>5} "
+    print(f"{'variant':<8} {'val acc':>7} {'in the dark':>11} {'median length':>13} {'mean':>5} "
           f"{'ended in the dark':>17} {'s':>5}  causes")
-    for variant in args.variants:
-        start = time.perf_counter()
-        net = train(world, variant, args.prev_actions, train_eps, args.updates, args.seed)
+
+    def row(name: str, net: MemoryClone, start: float) -> None:
         acc, acc_dark, _ = accuracy(net, world, args.prev_actions, val)
         results = survive(net, world, args.prev_actions, worlds, args.seed, args.max_steps)
         lengths = np.array([r["length"] for r in results])
         causes = Counter(r["cause"] for r in results)
-        print(f"{variant:<8} {acc:>7.3f} {acc_dark:>11.3f} {np.median(lengths):>13.0f} {lengths.mean():>5.0f} "
+        print(f"{name:<8} {acc:>7.3f} {acc_dark:>11.3f} {np.median(lengths):>13.0f} {lengths.mean():>5.0f} "
               f"{np.mean([r['dark'] for r in results]):>17.0%} {time.perf_counter() - start:>5.0f}  "
-              + ", ".join(f"{k} {v}" for k, v in causes.most_common()))
+              + ", ".join(f"{k} {v}" for k, v in causes.most_common()), flush=True)
+
+    for variant in args.variants:
+        start = time.perf_counter()
+        net = train(world, "none" if variant == "dagger" else variant, args.prev_actions, train_eps, args.updates,
+                    args.seed)
+        if variant == "dagger":  # one row per round; the clone before round 1 is the `none` row
+            dagger(net, train_eps, args.dagger_rounds, args.dagger_worlds, args.dagger_updates, args.seed,
+                   args.dagger_max_steps, after_round=lambda r, tuned: row(f"dagger {r}", tuned, start))
+        else:
+            row(variant, net, start)
 
 
 if __name__ == "__main__":
