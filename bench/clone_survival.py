@@ -65,6 +65,7 @@ class MemoryClone(nn.Module):
         super().__init__()
         self.world = world
         self.variant = variant
+        self.prev_actions = prev_actions
         self.encoder = make_obs_encoder("symbolic", world, hidden)
         if variant == "actions":
             self.action_ids = nn.Embedding(world.n_actions + 1, 32)
@@ -164,23 +165,23 @@ def dagger(net: MemoryClone, train_eps: Episodes, rounds: int, n_worlds: int, up
 
 
 @torch.no_grad()
-def accuracy(net: MemoryClone, world: WorldSpec, prev_actions: int, val: Episodes) -> tuple[float, float, int]:
-    """Validation action accuracy over all steps and over the steps in the dark, and the number of dark steps."""
-    obs, acts, prev, target = batch(val, memory_inputs(val, world.n_actions, prev_actions), np.arange(val.n_steps))
+def accuracy(net: MemoryClone, val: Episodes) -> tuple[float, float]:
+    """Validation action accuracy over all steps and over the steps in the dark (nan if there are none)."""
+    memory = memory_inputs(val, net.world.n_actions, net.prev_actions)
+    obs, acts, prev, target = batch(val, memory, np.arange(val.n_steps))
     correct = (net(obs, acts, prev).argmax(1) == target).float()
-    layout = world.symbolic_layout
-    daylight = obs[:, layout.view_size + layout.n_items + list(layout.extras).index("daylight")].float() / 255.0
-    dark = daylight < DARK
-    return float(correct.mean()), float(correct[dark].mean()) if dark.any() else float("nan"), int(dark.sum())
+    layout = net.world.symbolic_layout
+    _, _, extras = layout.split(obs.numpy())
+    dark = torch.from_numpy(extras[:, layout.extras.index("daylight")] / 255.0 < DARK)
+    return float(correct.mean()), float(correct[dark].mean()) if dark.any() else float("nan")
 
 
 @torch.no_grad()
-def survive(net: MemoryClone, world: WorldSpec, prev_actions: int, worlds: list[int], seed: int,
-            max_steps: int | None = None) -> list[dict]:
+def survive(net: MemoryClone, worlds: list[int], seed: int, max_steps: int | None = None) -> list[dict]:
     """One episode of plain Crafter per world, the clone sampling its actions; all envs stepped together."""
-    envs = [make_env(world.name, obs_mode="symbolic", max_steps=max_steps) for _ in worlds]
+    envs = [make_env(net.world.name, obs_mode="symbolic", max_steps=max_steps) for _ in worlds]
     obs = np.stack([env.reset(seed=w)[0] for env, w in zip(envs, worlds)])
-    recent = np.full((len(envs), prev_actions), world.n_actions, np.int64)
+    recent = np.full((len(envs), net.prev_actions), net.world.n_actions, np.int64)
     previous = obs.copy()
     gen = torch.Generator().manual_seed(seed)
     results: list[dict | None] = [None] * len(envs)
@@ -232,8 +233,8 @@ def main() -> None:
           f"{'ended in the dark':>17} {'s':>5}  causes")
 
     def row(name: str, net: MemoryClone, start: float) -> None:
-        acc, acc_dark, _ = accuracy(net, world, args.prev_actions, val)
-        results = survive(net, world, args.prev_actions, worlds, args.seed, args.max_steps)
+        acc, acc_dark = accuracy(net, val)
+        results = survive(net, worlds, args.seed, args.max_steps)
         lengths = np.array([r["length"] for r in results])
         causes = Counter(r["cause"] for r in results)
         print(f"{name:<8} {acc:>7.3f} {acc_dark:>11.3f} {np.median(lengths):>13.0f} {lengths.mean():>5.0f} "

@@ -337,14 +337,14 @@ def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
     obs = torch.from_numpy(eps.obs[:2])
     for variant in memory.VARIANTS:
         net = memory.train(world, variant, 3, eps, updates=3, seed=0)
-        acc, _, _ = memory.accuracy(net, world, 3, eps)
+        acc, _ = memory.accuracy(net, eps)
         assert 0.0 <= acc <= 1.0
         # Only the `actions` variant reads the previous actions, only `obs` the previous observation.
         none_yet = torch.full((2, 3), world.n_actions)
         base = net(obs, none_yet, obs)
         assert (variant == "actions") == (not torch.allclose(base, net(obs, torch.zeros(2, 3, dtype=torch.long), obs)))
         assert (variant == "obs") == (not torch.allclose(base, net(obs, none_yet, obs.flip(0))))
-        results = memory.survive(net, world, 3, worlds=[5, 6], seed=0, max_steps=20)
+        results = memory.survive(net, worlds=[5, 6], seed=0, max_steps=20)
         assert [r["length"] <= 20 for r in results] == [True, True]
     # DAgger: the player labels every state the clone visits (2 worlds of at most 15 steps), then fine-tunes.
     seen, labels = memory.label_visits(net, worlds=[5, 6], seed=0, max_steps=15)
