@@ -1,13 +1,15 @@
-"""What would make the cloned player live longer: a short memory, or labels on the states it visits?
+"""What would make the cloned player live longer: a memory, or labels on the states it visits?
 
 `bench/episode_endings.py` shows the clone of the task-agnostic player (the low-level policy with
 the null goal) dying in the first night, and the player surviving by building a shelter with a
 plan the observation does not show. This tests two explanations. It behaviour-clones the player
-on the same data, for the same number of updates, as four variants:
+on the same data, for the same number of updates, as five variants:
 
 - `none`: the observation alone (what ptgm's low-level policy reads);
 - `actions`: plus the player's last `--prev-actions` actions;
 - `obs`: plus the previous observation (through its own encoder);
+- `recurrent`: plus a GRU over the observation features, trained on `--chunks` windows of `--chunk`
+  consecutive steps (from a zero state) and run over the whole episode when it plays;
 - `dagger`: `none`, then `--dagger-rounds` rounds of DAgger: the clone plays fresh worlds while the
   player, shadowing it, labels every state the clone visits with the action it would take there;
   the clone is fine-tuned on half recorded steps, half those labels (compounding errors: the clone
@@ -39,7 +41,7 @@ from ptgm.goals.embedders import make_embedder
 from ptgm.models.encoders import make_obs_encoder
 from ptgm.pretrain.episodes import Episodes, load_episodes
 
-VARIANTS = ("none", "actions", "obs", "dagger")
+VARIANTS = ("none", "actions", "obs", "recurrent", "dagger")
 
 
 def memory_inputs(episodes: Episodes, n_actions: int, prev_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +85,62 @@ class MemoryClone(nn.Module):
             features = features + self.memory(prev_obs)
         return self.head(self.trunk(features))
 
+    def loss(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_obs: torch.Tensor,
+             target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self(obs, prev_actions, prev_obs), target)
+
+    def step(self, obs: torch.Tensor, recent: torch.Tensor, previous: torch.Tensor,
+             hidden: None) -> tuple[torch.Tensor, None]:
+        """One step of play for a batch of envs; `hidden` is the recurrent variant's state (none here)."""
+        return self(obs, recent, previous), None
+
+
+class RecurrentClone(nn.Module):
+    """Observation features + a GRU's summary of the episode so far -> MLP -> actions."""
+
+    variant = "recurrent"
+    prev_actions = 1  # reads no previous actions; sized for the shared inputs of `accuracy` and `survive`
+
+    def __init__(self, world: WorldSpec, hidden: int = 256):
+        super().__init__()
+        self.world = world
+        self.encoder = make_obs_encoder("symbolic", world, hidden)
+        self.memory = nn.GRU(hidden, hidden, batch_first=True)
+        self.trunk = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, world.n_actions)
+
+    def forward(self, obs: torch.Tensor, hidden: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, ...) observations in order -> (B, T, n_actions) logits and the GRU state after them."""
+        features = self.encoder(obs.flatten(0, 1)).unflatten(0, obs.shape[:2])
+        memory, hidden = self.memory(features, hidden)
+        return self.head(self.trunk(features + memory)), hidden
+
+    def loss(self, obs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self(obs)[0].flatten(0, 1), target.flatten())
+
+    def step(self, obs: torch.Tensor, recent: torch.Tensor, previous: torch.Tensor,
+             hidden: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, hidden = self(obs[:, None], hidden)
+        return logits[:, 0], hidden
+
+
+Clone = MemoryClone | RecurrentClone
+
+
+def window_starts(episodes: Episodes, chunk: int) -> np.ndarray:
+    """The recorded steps from which `chunk` consecutive steps stay inside one episode."""
+    ends = np.cumsum(episodes.lengths)
+    starts = [np.arange(end - length, end - chunk + 1) for end, length in zip(ends, episodes.lengths)]
+    starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+    if not len(starts):
+        raise ValueError(f"no episode has {chunk} steps; lower --chunk")
+    return starts
+
+
+def windows(episodes: Episodes, starts: np.ndarray, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    steps = starts[:, None] + np.arange(chunk)
+    return torch.from_numpy(episodes.obs[episodes.step_obs[steps]]), torch.from_numpy(episodes.actions[steps])
+
 
 def batch(episodes: Episodes, memory: tuple[np.ndarray, np.ndarray], steps: np.ndarray):
     actions, previous_obs = memory
@@ -90,13 +148,12 @@ def batch(episodes: Episodes, memory: tuple[np.ndarray, np.ndarray], steps: np.n
             torch.from_numpy(episodes.obs[previous_obs[steps]]), torch.from_numpy(episodes.actions[steps]))
 
 
-def fit(net: MemoryClone, draw, updates: int, rng: np.random.Generator, lr: float = 3e-4) -> MemoryClone:
-    """`updates` Adam steps of cross-entropy on the batches `draw(rng)` gives: (obs, prev actions, prev obs, action)."""
+def fit(net: Clone, draw, updates: int, rng: np.random.Generator, lr: float = 3e-4) -> Clone:
+    """`updates` Adam steps of the clone's cross-entropy on the batches `draw(rng)` gives."""
     net.train()
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     for _ in range(updates):
-        obs, acts, prev, target = draw(rng)
-        loss = F.cross_entropy(net(obs, acts, prev), target)
+        loss = net.loss(*draw(rng))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -104,8 +161,13 @@ def fit(net: MemoryClone, draw, updates: int, rng: np.random.Generator, lr: floa
 
 
 def train(world: WorldSpec, variant: str, prev_actions: int, train_eps: Episodes, updates: int, seed: int,
-          batch_size: int = 256) -> MemoryClone:
+          batch_size: int = 256, chunk: int = 64, chunks: int = 8) -> Clone:
+    """A clone after `updates` updates of `batch_size` random steps (`recurrent`: `chunks` windows of `chunk`)."""
     torch.manual_seed(seed)
+    if variant == "recurrent":
+        starts = window_starts(train_eps, chunk)
+        return fit(RecurrentClone(world), lambda rng: windows(train_eps, rng.choice(starts, chunks), chunk), updates,
+                   np.random.default_rng(seed))
     net = MemoryClone(world, variant, prev_actions)
     memory = memory_inputs(train_eps, world.n_actions, prev_actions)
     return fit(net, lambda rng: batch(train_eps, memory, rng.integers(0, train_eps.n_steps, batch_size)), updates,
@@ -165,11 +227,17 @@ def dagger(net: MemoryClone, train_eps: Episodes, rounds: int, n_worlds: int, up
 
 
 @torch.no_grad()
-def accuracy(net: MemoryClone, val: Episodes) -> tuple[float, float]:
-    """Validation action accuracy over all steps and over the steps in the dark (nan if there are none)."""
+def accuracy(net: Clone, val: Episodes) -> tuple[float, float]:
+    """Validation action accuracy over all steps and over the steps in the dark (nan if there are none);
+    the recurrent clone reads each episode from its first step, as when it plays."""
     memory = memory_inputs(val, net.world.n_actions, net.prev_actions)
     obs, acts, prev, target = batch(val, memory, np.arange(val.n_steps))
-    correct = (net(obs, acts, prev).argmax(1) == target).float()
+    if isinstance(net, RecurrentClone):
+        bounds = np.concatenate([[0], np.cumsum(val.lengths)])
+        logits = torch.cat([net(obs[a:b][None])[0][0] for a, b in zip(bounds[:-1], bounds[1:])])
+    else:
+        logits = net(obs, acts, prev)
+    correct = (logits.argmax(1) == target).float()
     layout = net.world.symbolic_layout
     _, _, extras = layout.split(obs.numpy())
     dark = torch.from_numpy(extras[:, layout.extras.index("daylight")] / 255.0 < DARK)
@@ -177,7 +245,7 @@ def accuracy(net: MemoryClone, val: Episodes) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def survive(net: MemoryClone, worlds: list[int], seed: int, max_steps: int | None = None) -> list[dict]:
+def survive(net: Clone, worlds: list[int], seed: int, max_steps: int | None = None) -> list[dict]:
     """One episode of plain Crafter per world, the clone sampling its actions; all envs stepped together."""
     envs = [make_env(net.world.name, obs_mode="symbolic", max_steps=max_steps) for _ in worlds]
     obs = np.stack([env.reset(seed=w)[0] for env, w in zip(envs, worlds)])
@@ -185,9 +253,10 @@ def survive(net: MemoryClone, worlds: list[int], seed: int, max_steps: int | Non
     previous = obs.copy()
     gen = torch.Generator().manual_seed(seed)
     results: list[dict | None] = [None] * len(envs)
+    hidden = None
     t = 0
     while any(r is None for r in results):
-        logits = net(torch.from_numpy(obs), torch.from_numpy(recent), torch.from_numpy(previous))
+        logits, hidden = net.step(torch.from_numpy(obs), torch.from_numpy(recent), torch.from_numpy(previous), hidden)
         actions = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=gen).squeeze(1).numpy()
         previous = obs.copy()
         for i, env in enumerate(envs):
@@ -206,6 +275,8 @@ def main() -> None:
     p.add_argument("--data", required=True, help="a split dataset of the scripted player (`ptgm collect` + split)")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--prev-actions", type=int, default=4, help="previous actions the `actions` variant reads")
+    p.add_argument("--chunk", type=int, default=64, help="consecutive steps per training window (`recurrent`)")
+    p.add_argument("--chunks", type=int, default=8, help="windows per update (`recurrent`; others: 256 steps)")
     p.add_argument("--updates", type=int, default=4000, help="training updates of 256 steps per variant")
     p.add_argument("--train-episodes", type=int, default=400, help="training episodes used (the first N of the split)")
     p.add_argument("--val-episodes", type=int, default=60, help="validation episodes used (the first N)")
@@ -227,12 +298,13 @@ def main() -> None:
     train_eps = load_episodes(store, store.split_ids("train")[: args.train_episodes], "symbolic", embedder)
     val = load_episodes(store, store.split_ids("val")[: args.val_episodes], "symbolic", embedder)
     worlds = [args.seed * 100_000 + i for i in range(args.episodes)]
-    print(f"{train_eps.n_steps:,} training steps, {args.updates} updates of 256 per variant; {val.n_steps:,} "
+    print(f"{train_eps.n_steps:,} training steps, {args.updates} updates of 256 steps per variant (recurrent: "
+          f"{args.chunks} windows of {args.chunk}); {val.n_steps:,} "
           f"validation steps; {args.episodes} fresh worlds of plain Crafter")
     print(f"{'variant':<8} {'val acc':>7} {'in the dark':>11} {'median length':>13} {'mean':>5} "
           f"{'ended in the dark':>17} {'s':>5}  causes")
 
-    def row(name: str, net: MemoryClone, start: float) -> None:
+    def row(name: str, net: Clone, start: float) -> None:
         acc, acc_dark = accuracy(net, val)
         results = survive(net, worlds, args.seed, args.max_steps)
         lengths = np.array([r["length"] for r in results])
@@ -244,7 +316,7 @@ def main() -> None:
     for variant in args.variants:
         start = time.perf_counter()
         net = train(world, "none" if variant == "dagger" else variant, args.prev_actions, train_eps, args.updates,
-                    args.seed)
+                    args.seed, chunk=args.chunk, chunks=args.chunks)
         if variant == "dagger":  # one row per round; the clone before round 1 is the `none` row
             dagger(net, train_eps, args.dagger_rounds, args.dagger_worlds, args.dagger_updates, args.seed,
                    args.dagger_max_steps, after_round=lambda r, tuned: row(f"dagger {r}", tuned, start))

@@ -319,6 +319,13 @@ def test_clone_survival_inputs_on_a_hand_made_dataset():
     actions, previous_obs = memory.memory_inputs(eps, n_actions=17, prev_actions=2)
     assert actions.tolist() == [[17, 17], [1, 17], [2, 1], [17, 17], [4, 17]]
     assert previous_obs.tolist() == [0, 0, 1, 4, 4]
+    # The recurrent clone's training windows never cross from one episode into the next.
+    assert memory.window_starts(eps, 2).tolist() == [0, 1, 3]
+    assert memory.window_starts(eps, 3).tolist() == [0]
+    obs, target = memory.windows(eps, np.array([1, 3]), 2)
+    assert target.tolist() == [[2, 3], [4, 5]] and obs.shape == (2, 2, 1)
+    with pytest.raises(ValueError, match="no episode has 4 steps"):
+        memory.window_starts(eps, 4)
 
 
 def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
@@ -336,14 +343,26 @@ def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
     eps = load_episodes(store, store.split_ids("train"), "symbolic", make_embedder("state", world, None))
     obs = torch.from_numpy(eps.obs[:2])
     for variant in memory.VARIANTS:
-        net = memory.train(world, variant, 3, eps, updates=3, seed=0)
+        net = memory.train(world, variant, 3, eps, updates=3, seed=0, chunk=4, chunks=2)
         acc, _ = memory.accuracy(net, eps)
         assert 0.0 <= acc <= 1.0
-        # Only the `actions` variant reads the previous actions, only `obs` the previous observation.
-        none_yet = torch.full((2, 3), world.n_actions)
-        base = net(obs, none_yet, obs)
-        assert (variant == "actions") == (not torch.allclose(base, net(obs, torch.zeros(2, 3, dtype=torch.long), obs)))
-        assert (variant == "obs") == (not torch.allclose(base, net(obs, none_yet, obs.flip(0))))
+        if variant == "recurrent":
+            # Its action depends on the steps before, and playing step by step gives what reading them at once does.
+            steps = torch.from_numpy(eps.obs[None, :6])
+            at_once, _ = net(steps)
+            assert not torch.allclose(at_once[0, -1], net(steps[:, -1:])[0][0, 0])
+            hidden, one_by_one = None, []
+            for t in range(6):
+                logits, hidden = net.step(steps[:, t], None, None, hidden)
+                one_by_one.append(logits)
+            assert torch.allclose(torch.stack(one_by_one, 1), at_once, atol=1e-5)
+        else:
+            # Only the `actions` variant reads the previous actions, only `obs` the previous observation.
+            none_yet = torch.full((2, 3), world.n_actions)
+            base = net(obs, none_yet, obs)
+            assert (variant == "actions") == (
+                not torch.allclose(base, net(obs, torch.zeros(2, 3, dtype=torch.long), obs)))
+            assert (variant == "obs") == (not torch.allclose(base, net(obs, none_yet, obs.flip(0))))
         results = memory.survive(net, worlds=[5, 6], seed=0, max_steps=20)
         assert [r["length"] <= 20 for r in results] == [True, True]
     # DAgger: the player labels every state the clone visits (2 worlds of at most 15 steps), then fine-tunes.
