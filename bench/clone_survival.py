@@ -16,7 +16,8 @@ on the same data, for the same number of updates, as five variants:
   drifts into states the player never recorded).
 
 It reports validation accuracy (all steps, and the steps in the dark) next to how long each clone
-lives in plain Crafter on the same fresh worlds (never the worlds DAgger labelled).
+lives in plain Crafter on the same fresh worlds (never the worlds DAgger labelled), and how often
+it ever stands walled in, as the player does every night (`bench/shelter_choice.py`).
 
     python bench/clone_survival.py --data runs/benchmark/data
 """
@@ -37,6 +38,7 @@ from torch import nn
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import WorldSpec, get_world, make_env, make_player
 from ptgm.envs.crafter.env import DARK
+from ptgm.envs.crafter.player import World, walled_in
 from ptgm.goals.embedders import make_embedder
 from ptgm.models.encoders import make_obs_encoder
 from ptgm.pretrain.episodes import Episodes, load_episodes
@@ -246,9 +248,13 @@ def accuracy(net: Clone, val: Episodes) -> tuple[float, float]:
 
 @torch.no_grad()
 def survive(net: Clone, worlds: list[int], seed: int, max_steps: int | None = None) -> list[dict]:
-    """One episode of plain Crafter per world, the clone sampling its actions; all envs stepped together."""
+    """One episode of plain Crafter per world, the clone sampling its actions; all envs stepped together.
+    Each ends with its length, whether the clone ever stood walled in (`walled_in` of the scripted player,
+    whose nights are spent so), and `CrafterEnv.ending`."""
     envs = [make_env(net.world.name, obs_mode="symbolic", max_steps=max_steps) for _ in worlds]
     obs = np.stack([env.reset(seed=w)[0] for env, w in zip(envs, worlds)])
+    games = [World(env.unwrapped.crafter) for env in envs]
+    walled = np.zeros(len(envs), bool)
     recent = np.full((len(envs), net.prev_actions), net.world.n_actions, np.int64)
     previous = obs.copy()
     gen = torch.Generator().manual_seed(seed)
@@ -263,8 +269,10 @@ def survive(net: Clone, worlds: list[int], seed: int, max_steps: int | None = No
             if results[i] is not None:
                 continue
             obs[i], _, terminated, truncated, _ = env.step(int(actions[i]))
+            games[i].refresh()
+            walled[i] |= walled_in(games[i])
             if terminated or truncated:
-                results[i] = {"length": t + 1, **env.unwrapped.ending(terminated)}
+                results[i] = {"length": t + 1, "walled_in": bool(walled[i]), **env.unwrapped.ending(terminated)}
         recent = np.concatenate([actions[:, None], recent[:, :-1]], axis=1)
         t += 1
     return results  # type: ignore[return-value]
@@ -302,7 +310,7 @@ def main() -> None:
           f"{args.chunks} windows of {args.chunk}); {val.n_steps:,} "
           f"validation steps; {args.episodes} fresh worlds of plain Crafter")
     print(f"{'variant':<8} {'val acc':>7} {'in the dark':>11} {'median length':>13} {'mean':>5} "
-          f"{'ended in the dark':>17} {'s':>5}  causes")
+          f"{'ended in the dark':>17} {'ever walled in':>14} {'s':>5}  causes")
 
     def row(name: str, net: Clone, start: float) -> None:
         acc, acc_dark = accuracy(net, val)
@@ -310,7 +318,8 @@ def main() -> None:
         lengths = np.array([r["length"] for r in results])
         causes = Counter(r["cause"] for r in results)
         print(f"{name:<8} {acc:>7.3f} {acc_dark:>11.3f} {np.median(lengths):>13.0f} {lengths.mean():>5.0f} "
-              f"{np.mean([r['dark'] for r in results]):>17.0%} {time.perf_counter() - start:>5.0f}  "
+              f"{np.mean([r['dark'] for r in results]):>17.0%} {np.mean([r['walled_in'] for r in results]):>14.0%} "
+              f"{time.perf_counter() - start:>5.0f}  "
               + ", ".join(f"{k} {v}" for k, v in causes.most_common()), flush=True)
 
     for variant in args.variants:

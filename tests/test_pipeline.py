@@ -158,6 +158,7 @@ def test_rendered_config_loads_back_to_the_same_run(tmp_path):
 def load_bench(name: str = "sample_efficiency"):
     spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -328,6 +329,21 @@ def test_clone_survival_inputs_on_a_hand_made_dataset():
         memory.window_starts(eps, 4)
 
 
+def test_shelter_choice_follows_each_night_of_the_player():
+    shelter = load_bench("shelter_choice")
+    # A pocket (C1, C2, direction, entrance P, far end E, sides) 1-2 cells east of the player is in its view;
+    # moved 4 cells further east, its far end is not.
+    plan = ((1, 0), (2, 0), (1, 0), (0, 0), (3, 0), [(1, 1), (1, -1), (2, 1), (2, -1)])
+    assert shelter.pocket_in_view(plan, (0, 0))
+    assert not shelter.pocket_in_view(plan, (-4, 0))
+    # 600 steps cover two of Crafter's 300-step days: the player heads for shelter at least once a night.
+    nights, length = shelter.nights(world=0, seed=0, max_steps=600, random_action_prob=0.1)
+    assert length == 600 and len(nights) >= 2
+    assert all(n.walled_at is None or n.walled_at >= n.t for n in nights)
+    assert any(n.walled_in for n in nights)
+    assert all(n.offset is not None for n in nights if n.in_view is not None)
+
+
 def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
     import torch
 
@@ -365,6 +381,7 @@ def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
             assert (variant == "obs") == (not torch.allclose(base, net(obs, none_yet, obs.flip(0))))
         results = memory.survive(net, worlds=[5, 6], seed=0, max_steps=20)
         assert [r["length"] <= 20 for r in results] == [True, True]
+        assert all(isinstance(r["walled_in"], bool) for r in results)
     # DAgger: the player labels every state the clone visits (2 worlds of at most 15 steps), then fine-tunes.
     seen, labels = memory.label_visits(net, worlds=[5, 6], seed=0, max_steps=15)
     assert len(seen) == len(labels) <= 30 and seen.shape[1:] == eps.obs.shape[1:]

@@ -141,3 +141,36 @@ def test_interrupted_scripted_collection_resumes(tmp_path) -> None:
     assert resumed.dataset_id == ref.dataset_id and resumed.num_frames == 900
     # The scripted player's episodes are more than random flailing.
     assert any("collect_wood" in e.unlocked for e in ref.episodes)
+
+
+def test_walled_in_means_a_closed_pocket_with_no_creature_inside() -> None:
+    from crafter import objects
+
+    from ptgm.envs.crafter.player import World, walled_in
+
+    env = make_env("crafter", obs_mode="symbolic")
+    env.reset(seed=3)
+    game = env.unwrapped.crafter
+    player = game._player
+    for obj in list(game._world.objects):
+        if obj is not player:
+            game._world.remove(obj)
+    x, y = player.pos
+    game._world[(x, y)] = "path"
+    for cell in ((x - 1, y), (x, y - 1), (x, y + 1)):
+        game._world[cell] = "stone"
+    world = World(game)
+    # A corridor of 6 free cells closed at the far end is a pocket; one more free cell is not.
+    for dx in range(1, 6):
+        game._world[(x + dx, y)] = "path"
+        game._world[(x + dx, y - 1)] = game._world[(x + dx, y + 1)] = "stone"
+    game._world[(x + 6, y)] = "stone"
+    world.refresh()
+    assert walled_in(world)
+    game._world[(x + 6, y)] = "grass"
+    world.refresh()
+    assert not walled_in(world)
+    game._world[(x + 2, y)] = "stone"  # a pocket of 2 cells, with a zombie in the second
+    game._world.add(objects.Zombie(game._world, (x + 1, y), player))
+    world.refresh()
+    assert not walled_in(world)

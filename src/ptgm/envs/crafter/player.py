@@ -90,6 +90,25 @@ class World:
         return self.inside(c) and nav.WALKABLE[self.mat[c]] and not self.occupied[c]
 
 
+def walled_in(w: World) -> bool:
+    """True if no zombie or skeleton can walk up to the player: it stands in a closed pocket of at
+    most 6 walkable cells with no creature inside."""
+    stack, seen = [w.pos], {w.pos}
+    while stack:
+        c = stack.pop()
+        for k in range(4):
+            n = (c[0] + int(DIRS[k, 0]), c[1] + int(DIRS[k, 1]))
+            if n in seen or not w.inside(n):
+                continue
+            m = w.mat_at(n)
+            if nav.WALKABLE[m] or m == LAVA:
+                seen.add(n)
+                stack.append(n)
+                if len(seen) > 6:
+                    return False
+    return not any(tuple(int(v) for v in o.pos) in seen for o in w.zombies + w.skeletons)
+
+
 def cells_mask(shape: tuple[int, int], objs: list, pos: tuple[int, int], sight: int) -> np.ndarray:
     mask = np.zeros(shape, bool)
     for o in objs:
@@ -590,21 +609,7 @@ class ScriptedPlayer:
 
     def enclosed(self) -> bool:
         """True if no zombie or skeleton can walk up to the player (small closed pocket)."""
-        w = self.w
-        stack, seen = [w.pos], {w.pos}
-        while stack:
-            c = stack.pop()
-            for k in range(4):
-                n = (c[0] + int(DIRS[k, 0]), c[1] + int(DIRS[k, 1]))
-                if n in seen or not w.inside(n):
-                    continue
-                m = w.mat_at(n)
-                if nav.WALKABLE[m] or m == LAVA:
-                    seen.add(n)
-                    stack.append(n)
-                    if len(seen) > 6:
-                        return False
-        return not any(tuple(int(v) for v in o.pos) in seen for o in w.zombies + w.skeletons)
+        return walled_in(self.w)
 
     def find_pocket(self) -> Optional[tuple]:
         """Cheapest 1x2 shelter reachable from here (see Sleep), or None."""
