@@ -57,7 +57,7 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
     obs, info = env.reset(seed=world_seed)
     player.reset(env.unwrapped)
     rec: dict[str, list] = {k: [] for k in ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations",
-                                            "truncations", "inventory", "achievements", "player_pos")}
+                                            "truncations", "inventory", "achievements", "player_pos", "noise")}
 
     def observe(obs, info):
         rec["obs_symbolic"].append(info["symbolic"])
@@ -69,6 +69,7 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
     observe(obs, info)
     for t in range(budget):
         action = player.act(obs, info)
+        rec["noise"].append(getattr(player, "last_noise", False))  # a random player has no choice to tell apart
         obs, reward, terminated, truncated, info = env.step(action)
         truncated = truncated or (t == budget - 1 and not terminated)
         rec["actions"].append(action)
@@ -83,7 +84,7 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
         del rec["obs_pixels"]
     dtypes = {"actions": np.uint8, "rewards": np.float32, "terminations": bool, "truncations": bool,
               "inventory": np.uint8, "achievements": bool, "player_pos": np.int16, "obs_symbolic": np.uint8,
-              "obs_pixels": np.uint8}
+              "obs_pixels": np.uint8, "noise": bool}
     arrays = {k: np.asarray(v, dtypes[k]) for k, v in rec.items()}
     return write_episode(cfg.out, index, arrays, world_seed, spec.achievements, spec.n_actions)
 
@@ -111,6 +112,7 @@ def header(cfg: CollectConfig) -> dict:
     return {
         "world": cfg.world,
         "observations": ["symbolic", "pixels"] if cfg.pixels else ["symbolic"],
+        "records_noise": True,
         "world_spec": {"action_names": spec.action_names, "achievements": spec.achievements, "items": spec.items,
                        "symbolic_size": spec.symbolic_layout.size},
         # Settings that must agree for a resumed collection to extend the same dataset.

@@ -17,6 +17,8 @@ Per episode, with T the number of actions (observations are one longer, as in Mi
     inventory     (T+1, I) uint8
     achievements  (T, A) bool      which achievements happened on each step
     player_pos    (T+1, 2) int16
+    noise         (T,) bool        the action was the player's injected random action, not its choice
+                                   (only in datasets whose manifest says `records_noise`)
 
 Episode files are written atomically and listed in the manifest only once complete, so a dataset
 interrupted mid-collection is always valid. Reading checks each file's checksum and shapes and
@@ -39,7 +41,7 @@ FORMAT = "ptgm-episodes/1"
 MANIFEST = "manifest.json"
 SPLIT = "split.json"
 EPISODE_KEYS = ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations", "truncations",
-                "inventory", "achievements", "player_pos")
+                "inventory", "achievements", "player_pos", "noise")
 _PER_OBS = {"obs_symbolic", "obs_pixels", "inventory", "player_pos"}  # length T+1
 
 
@@ -110,6 +112,11 @@ class EpisodeStore:
     @property
     def has_pixels(self) -> bool:
         return "pixels" in self.manifest["observations"]
+
+    @property
+    def records_noise(self) -> bool:
+        """Whether every episode marks the player's random actions (`noise`); older datasets do not."""
+        return bool(self.manifest.get("records_noise", False))
 
     @property
     def num_frames(self) -> int:

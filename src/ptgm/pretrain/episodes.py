@@ -30,6 +30,17 @@ class Episodes:
     step_obs: np.ndarray  # (N_steps,) row of `obs` in which each action was taken
     obs_start: np.ndarray  # (E,) first row of each episode in `obs`
     lengths: np.ndarray  # (E,) number of actions of each episode
+    noise: np.ndarray | None = None  # (N_steps,) bool: the player's random actions (none marked: all False)
+
+    def __post_init__(self) -> None:
+        if self.noise is None:
+            self.noise = np.zeros(self.n_steps, bool)
+
+    @property
+    def chosen(self) -> np.ndarray:
+        """The steps whose action the player chose, the ones worth imitating: its random actions only
+        widen the states the data covers."""
+        return np.flatnonzero(~self.noise)
 
     @property
     def n_steps(self) -> int:
@@ -50,8 +61,9 @@ def load_episodes(store: EpisodeStore, ids: Sequence[str], obs_mode: str, embedd
     if not ids:
         raise DatasetError(f"no {what} to load from {store.root}")
     obs_key = "obs_pixels" if obs_mode == "pixels" else "obs_symbolic"
-    keys = sorted({obs_key, "obs_symbolic" if embedder.needs == "symbolic" else "obs_pixels", "actions"})
-    obs, goals, actions, step_obs, starts, lengths = [], [], [], [], [], []
+    keys = sorted({obs_key, "obs_symbolic" if embedder.needs == "symbolic" else "obs_pixels", "actions"}
+                  | ({"noise"} if store.records_noise else set()))
+    obs, goals, actions, step_obs, starts, lengths, noise = [], [], [], [], [], [], []
     row = 0
     for ep_id in tqdm(ids, desc=f"load {what}", unit="ep", disable=not progress, leave=False):
         arrays = store.load(ep_id, keys)
@@ -59,9 +71,11 @@ def load_episodes(store: EpisodeStore, ids: Sequence[str], obs_mode: str, embedd
         obs.append(arrays[obs_key])
         goals.append(embed_episode(embedder, arrays).astype(np.float32))
         actions.append(arrays["actions"].astype(np.int64))
+        noise.append(arrays["noise"] if "noise" in arrays else np.zeros(t, bool))
         step_obs.append(row + np.arange(t))
         starts.append(row)
         lengths.append(t)
         row += t + 1
     return Episodes(list(ids), np.concatenate(obs), np.concatenate(goals), np.concatenate(actions),
-                    np.concatenate(step_obs), np.asarray(starts, np.int64), np.asarray(lengths, np.int64))
+                    np.concatenate(step_obs), np.asarray(starts, np.int64), np.asarray(lengths, np.int64),
+                    np.concatenate(noise).astype(bool))

@@ -3,7 +3,11 @@
 Each recorded step (observation, action) gets the goal embedding of its hindsight goal step
 (`ptgm.pretrain.relabel`); with probability `p_uncond` the goal is dropped for the learned null
 goal, so the same network learns the unconditional policy that classifier-free guidance needs.
-Loss: cross-entropy of the recorded action.
+Loss: cross-entropy of the recorded action, over the steps the player chose: the scripted player's
+random actions (10% by default), which datasets mark as `noise`, widen the states the data covers
+but are not behaviour to imitate. Kept as targets, they drowned the rare actions that matter (each
+crafting action is pressed at random about six times as often as on purpose), and the clone never
+learned to craft.
 
 The gap defaults are the paper's (15, 200). On Crafter with the scripted player's data, goals that
 far ahead say little about the next action once the observation is known (the policy learns to
@@ -55,13 +59,15 @@ def null_goal_mask(n: int, p_uncond: float, rng: np.random.Generator) -> np.ndar
 
 
 class LowLevelObjective:
-    """Cross-entropy of the recorded action given (observation, hindsight goal or null goal)."""
+    """Cross-entropy of the recorded action given (observation, hindsight goal or null goal), over the steps
+    whose action the player chose (`Episodes.chosen`; a dataset that marks no random actions: every step)."""
 
     def __init__(self, cfg: LowLevelConfig, train: Episodes, val: Episodes | None):
         self.cfg, self.train, self.val = cfg, train, val
-        self.n_train = train.n_steps
-        self.goal_rows = np.zeros(self.n_train, np.int64)
-        self.null = np.zeros(self.n_train, bool)
+        self.samples = train.chosen  # sample i of an epoch is step samples[i]
+        self.n_train = len(self.samples)
+        self.goal_rows = np.zeros(train.n_steps, np.int64)
+        self.null = np.zeros(train.n_steps, bool)
         if val is not None:
             # One fixed relabelling of the validation set, so every evaluation measures the same thing.
             self.val_goal_rows = val.relabel(cfg.min_btwn_goals, cfg.max_btwn_goals,
@@ -69,9 +75,10 @@ class LowLevelObjective:
 
     def new_epoch(self, rng: np.random.Generator) -> None:
         self.goal_rows = self.train.relabel(self.cfg.min_btwn_goals, self.cfg.max_btwn_goals, rng)
-        self.null = null_goal_mask(self.n_train, self.cfg.p_uncond, rng)
+        self.null = null_goal_mask(self.train.n_steps, self.cfg.p_uncond, rng)
 
     def loss(self, net: nn.Module, batch: np.ndarray) -> tuple[Tensor, dict[str, float]]:
+        batch = self.samples[batch]
         rows = self.train.step_obs[batch]
         obs, current = torch.from_numpy(self.train.obs[rows]), torch.from_numpy(self.train.goals[rows])
         goal = torch.from_numpy(self.train.goals[self.goal_rows[batch]])
@@ -82,12 +89,13 @@ class LowLevelObjective:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Loss and accuracy on the validation steps, with their goals and with the null goal."""
+        """Loss and accuracy on the validation steps the player chose, with their goals and with the null goal."""
         model.eval()
         val = self.val
+        steps = val.chosen
         sums = {"val_loss": 0.0, "val_accuracy": 0.0, "val_loss_uncond": 0.0, "val_accuracy_uncond": 0.0}
-        for i in range(0, val.n_steps, EVAL_BATCH):
-            rows = slice(i, i + EVAL_BATCH)
+        for i in range(0, len(steps), EVAL_BATCH):
+            rows = steps[i : i + EVAL_BATCH]
             obs, current = torch.from_numpy(val.obs[val.step_obs[rows]]), torch.from_numpy(val.goals[val.step_obs[rows]])
             goal = torch.from_numpy(val.goals[self.val_goal_rows[rows]])
             actions = torch.from_numpy(val.actions[rows])
@@ -95,13 +103,13 @@ class LowLevelObjective:
                 logits = model(obs, goal, torch.full((len(obs),), null), current)
                 sums[f"val_loss{suffix}"] += F.cross_entropy(logits, actions, reduction="sum").item()
                 sums[f"val_accuracy{suffix}"] += (logits.argmax(1) == actions).sum().item()
-        metrics = {k: v / val.n_steps for k, v in sums.items()}
+        metrics = {k: v / len(steps) for k, v in sums.items()}
         # Baselines that ignore the observation: the most frequent validation action, and the cross-entropy of
         # always predicting the training actions' frequencies.
-        counts = np.bincount(val.actions, minlength=model.n_actions)
-        metrics["majority_accuracy"] = float(counts.max() / val.n_steps)
-        freq = np.bincount(self.train.actions, minlength=model.n_actions) + 1.0
-        metrics["marginal_loss"] = float(-np.log(freq / freq.sum())[val.actions].mean())
+        counts = np.bincount(val.actions[steps], minlength=model.n_actions)
+        metrics["majority_accuracy"] = float(counts.max() / len(steps))
+        freq = np.bincount(self.train.actions[self.samples], minlength=model.n_actions) + 1.0
+        metrics["marginal_loss"] = float(-np.log(freq / freq.sum())[val.actions[steps]].mean())
         return metrics
 
 

@@ -395,6 +395,7 @@ class ScriptedPlayer:
         self.random_action_counts = np.zeros(nav.NUM_ACTIONS, np.int64)
         self.objective_log: list[str] = []
         self.w: Optional[World] = None
+        self.last_noise = False  # whether the last action was a random one, not the player's choice
 
     # -- episode ----------------------------------------------------------------------
 
@@ -426,7 +427,8 @@ class ScriptedPlayer:
         w = self.w
         w.refresh()
         self._see()
-        if self.rng.random() < self.random_action_prob:
+        self.last_noise = bool(self.rng.random() < self.random_action_prob)
+        if self.last_noise:
             a = int(self.rng.integers(nav.NUM_ACTIONS))
             self.num_random_actions += 1
             self.random_action_counts[a] += 1
