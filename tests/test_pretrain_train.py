@@ -86,6 +86,41 @@ def test_training_lowers_validation_loss_and_beats_the_majority_action(dataset, 
     assert objective.evaluate(saved)["val_loss"] == pytest.approx(best["val_loss"], rel=1e-5)
 
 
+def test_the_players_random_actions_are_marked_and_not_imitated(dataset, pixel_dataset, tmp_path):
+    from ptgm.pretrain.episodes import Episodes
+
+    store = EpisodeStore(dataset)
+    embedder = make_embedder("state", WORLD)
+    recorded = load_episodes(store, store.split_ids("train"), "symbolic", embedder)
+    assert store.records_noise and recorded.n_steps > 3000
+    assert 0.07 < recorded.noise.mean() < 0.13  # the scripted player's random_action_prob, 0.1
+    random_play = EpisodeStore(pixel_dataset)  # a random player has no choice to tell its actions apart from
+    assert not load_episodes(random_play, random_play.split_ids("train"), "symbolic", embedder).noise.any()
+
+    # One state seen 300 times: the player chose action 1 there; its random actions, 70% of the steps, were 2.
+    rng = np.random.default_rng(0)
+    noise = rng.random(300) < 0.7
+    obs = np.zeros((301, WORLD.symbolic_layout.size), np.uint8)
+    eps = Episodes(["a"], obs, np.zeros((301, embedder.dim), np.float32), np.where(noise, 2, 1), np.arange(300),
+                   np.array([0]), np.array([300]), noise)
+    cfg = low_config(dataset, tmp_path / "low")
+    objective = LowLevelObjective(cfg, eps, eps)
+    assert objective.n_train == (~noise).sum()
+    torch.manual_seed(0)
+    net = LowLevelPolicy(WORLD, "symbolic", embedder.dim, embedder.settings(), cfg.hidden)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    objective.new_epoch(rng)
+    for _ in range(30):
+        loss, _ = objective.loss(net, rng.integers(0, objective.n_train, 32))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        logits = net(torch.from_numpy(obs[:1]), torch.zeros(1, embedder.dim), torch.ones(1, dtype=torch.bool))
+    assert logits.argmax().item() == 1
+    assert objective.evaluate(net)["majority_accuracy"] == 1.0  # validation counts the chosen steps only
+
+
 def test_resumed_run_continues_from_checkpoint_and_matches_uninterrupted(dataset, tmp_path):
     class Killed(Exception):
         pass
