@@ -8,6 +8,8 @@ on the same data, for the same number of updates, as five variants:
 - `none`: the observation alone (what ptgm's low-level policy reads);
 - `actions`: plus the player's last `--prev-actions` actions;
 - `obs`: plus the previous observation (through its own encoder);
+- `balanced`: `none` with each action's cross-entropy weighted by 1 / sqrt(its frequency), so the
+  rare actions every tool needs (place a table, make a pickaxe: well under 1% of steps) weigh more;
 - `recurrent`: plus a GRU over the observation features, trained on `--chunks` windows of `--chunk`
   consecutive steps (from a zero state) and run over the whole episode when it plays;
 - `dagger`: `none`, then `--dagger-rounds` rounds of DAgger: the clone plays fresh worlds while the
@@ -17,7 +19,8 @@ on the same data, for the same number of updates, as five variants:
 
 It reports validation accuracy (all steps, and the steps in the dark) next to how long each clone
 lives in plain Crafter on the same fresh worlds (never the worlds DAgger labelled), and how often
-it ever stands walled in, as the player does every night (`bench/shelter_choice.py`).
+it ever stands walled in, as the player does every night, and makes a wood pickaxe, as the player
+does in every life (`bench/shelter_choice.py`).
 
     python bench/clone_survival.py --data runs/benchmark/data
 """
@@ -43,7 +46,7 @@ from ptgm.goals.embedders import make_embedder
 from ptgm.models.encoders import make_obs_encoder
 from ptgm.pretrain.episodes import Episodes, load_episodes
 
-VARIANTS = ("none", "actions", "obs", "recurrent", "dagger")
+VARIANTS = ("none", "actions", "obs", "balanced", "recurrent", "dagger")
 
 
 def memory_inputs(episodes: Episodes, n_actions: int, prev_actions: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +81,7 @@ class MemoryClone(nn.Module):
             self.memory = make_obs_encoder("symbolic", world, hidden)
         self.trunk = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.head = nn.Linear(hidden, world.n_actions)
+        self.register_buffer("action_weights", torch.ones(world.n_actions))
 
     def forward(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_obs: torch.Tensor) -> torch.Tensor:
         features = self.encoder(obs)
@@ -89,7 +93,7 @@ class MemoryClone(nn.Module):
 
     def loss(self, obs: torch.Tensor, prev_actions: torch.Tensor, prev_obs: torch.Tensor,
              target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(self(obs, prev_actions, prev_obs), target)
+        return F.cross_entropy(self(obs, prev_actions, prev_obs), target, weight=self.action_weights)
 
     def step(self, obs: torch.Tensor, recent: torch.Tensor, previous: torch.Tensor,
              hidden: None) -> tuple[torch.Tensor, None]:
@@ -140,8 +144,10 @@ def window_starts(episodes: Episodes, chunk: int) -> np.ndarray:
 
 
 def windows(episodes: Episodes, starts: np.ndarray, chunk: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Observations and target actions of the windows; the player's random actions are no target (-100)."""
     steps = starts[:, None] + np.arange(chunk)
-    return torch.from_numpy(episodes.obs[episodes.step_obs[steps]]), torch.from_numpy(episodes.actions[steps])
+    targets = np.where(episodes.noise[steps], -100, episodes.actions[steps])
+    return torch.from_numpy(episodes.obs[episodes.step_obs[steps]]), torch.from_numpy(targets)
 
 
 def batch(episodes: Episodes, memory: tuple[np.ndarray, np.ndarray], steps: np.ndarray):
@@ -171,8 +177,13 @@ def train(world: WorldSpec, variant: str, prev_actions: int, train_eps: Episodes
         return fit(RecurrentClone(world), lambda rng: windows(train_eps, rng.choice(starts, chunks), chunk), updates,
                    np.random.default_rng(seed))
     net = MemoryClone(world, variant, prev_actions)
+    if variant == "balanced":
+        freq = np.bincount(train_eps.actions, minlength=world.n_actions) / train_eps.n_steps
+        weights = np.where(freq > 0, 1 / np.sqrt(np.maximum(freq, 1e-12)), 0.0)
+        net.action_weights = torch.tensor(weights / (freq * weights).sum(), dtype=torch.float32)
     memory = memory_inputs(train_eps, world.n_actions, prev_actions)
-    return fit(net, lambda rng: batch(train_eps, memory, rng.integers(0, train_eps.n_steps, batch_size)), updates,
+    chosen = train_eps.chosen  # as ptgm's low-level objective: the player's random actions are not imitated
+    return fit(net, lambda rng: batch(train_eps, memory, chosen[rng.integers(0, len(chosen), batch_size)]), updates,
                np.random.default_rng(seed))
 
 
@@ -212,7 +223,7 @@ def dagger(net: MemoryClone, train_eps: Episodes, rounds: int, n_worlds: int, up
     none = torch.zeros(batch_size, 1, dtype=torch.long)
 
     def draw(rng: np.random.Generator):
-        recorded = rng.integers(0, train_eps.n_steps, half)
+        recorded = train_eps.chosen[rng.integers(0, len(train_eps.chosen), half)]
         visited = rng.integers(0, len(labels), batch_size - half)
         obs = torch.from_numpy(np.concatenate([train_eps.obs[train_eps.step_obs[recorded]], seen[visited]]))
         target = torch.from_numpy(np.concatenate([train_eps.actions[recorded], labels[visited]]))
@@ -230,7 +241,7 @@ def dagger(net: MemoryClone, train_eps: Episodes, rounds: int, n_worlds: int, up
 
 @torch.no_grad()
 def accuracy(net: Clone, val: Episodes) -> tuple[float, float]:
-    """Validation action accuracy over all steps and over the steps in the dark (nan if there are none);
+    """Validation action accuracy over the steps the player chose, all and in the dark (nan if none are);
     the recurrent clone reads each episode from its first step, as when it plays."""
     memory = memory_inputs(val, net.world.n_actions, net.prev_actions)
     obs, acts, prev, target = batch(val, memory, np.arange(val.n_steps))
@@ -239,10 +250,11 @@ def accuracy(net: Clone, val: Episodes) -> tuple[float, float]:
         logits = torch.cat([net(obs[a:b][None])[0][0] for a, b in zip(bounds[:-1], bounds[1:])])
     else:
         logits = net(obs, acts, prev)
-    correct = (logits.argmax(1) == target).float()
+    chosen = torch.from_numpy(val.chosen)
+    correct = (logits.argmax(1) == target).float()[chosen]
     layout = net.world.symbolic_layout
     _, _, extras = layout.split(obs.numpy())
-    dark = torch.from_numpy(extras[:, layout.extras.index("daylight")] / 255.0 < DARK)
+    dark = torch.from_numpy(extras[:, layout.extras.index("daylight")] / 255.0 < DARK)[chosen]
     return float(correct.mean()), float(correct[dark].mean()) if dark.any() else float("nan")
 
 
@@ -250,7 +262,8 @@ def accuracy(net: Clone, val: Episodes) -> tuple[float, float]:
 def survive(net: Clone, worlds: list[int], seed: int, max_steps: int | None = None) -> list[dict]:
     """One episode of plain Crafter per world, the clone sampling its actions; all envs stepped together.
     Each ends with its length, whether the clone ever stood walled in (`walled_in` of the scripted player,
-    whose nights are spent so), and `CrafterEnv.ending`."""
+    whose nights are spent so), whether it made a wood pickaxe (the first tool, which walls need), and
+    `CrafterEnv.ending`."""
     envs = [make_env(net.world.name, obs_mode="symbolic", max_steps=max_steps) for _ in worlds]
     obs = np.stack([env.reset(seed=w)[0] for env, w in zip(envs, worlds)])
     games = [World(env.unwrapped.crafter) for env in envs]
@@ -272,7 +285,9 @@ def survive(net: Clone, worlds: list[int], seed: int, max_steps: int | None = No
             games[i].refresh()
             walled[i] |= walled_in(games[i])
             if terminated or truncated:
-                results[i] = {"length": t + 1, "walled_in": bool(walled[i]), **env.unwrapped.ending(terminated)}
+                made = games[i].player.achievements["make_wood_pickaxe"] > 0
+                results[i] = {"length": t + 1, "walled_in": bool(walled[i]), "wood_pickaxe": made,
+                              **env.unwrapped.ending(terminated)}
         recent = np.concatenate([actions[:, None], recent[:, :-1]], axis=1)
         t += 1
     return results  # type: ignore[return-value]
@@ -310,7 +325,7 @@ def main() -> None:
           f"{args.chunks} windows of {args.chunk}); {val.n_steps:,} "
           f"validation steps; {args.episodes} fresh worlds of plain Crafter")
     print(f"{'variant':<8} {'val acc':>7} {'in the dark':>11} {'median length':>13} {'mean':>5} "
-          f"{'ended in the dark':>17} {'ever walled in':>14} {'s':>5}  causes")
+          f"{'ended in the dark':>17} {'ever walled in':>14} {'wood pickaxe':>12} {'s':>5}  causes")
 
     def row(name: str, net: Clone, start: float) -> None:
         acc, acc_dark = accuracy(net, val)
@@ -319,6 +334,7 @@ def main() -> None:
         causes = Counter(r["cause"] for r in results)
         print(f"{name:<8} {acc:>7.3f} {acc_dark:>11.3f} {np.median(lengths):>13.0f} {lengths.mean():>5.0f} "
               f"{np.mean([r['dark'] for r in results]):>17.0%} {np.mean([r['walled_in'] for r in results]):>14.0%} "
+              f"{np.mean([r['wood_pickaxe'] for r in results]):>12.0%} "
               f"{time.perf_counter() - start:>5.0f}  "
               + ", ".join(f"{k} {v}" for k, v in causes.most_common()), flush=True)
 

@@ -42,8 +42,9 @@ def pocket_in_view(plan: tuple, pos: tuple[int, int]) -> bool:
     return all(abs(c[0] - pos[0]) <= VIEW_X and abs(c[1] - pos[1]) <= VIEW_Y for c in (c1, c2, p, e, *sides))
 
 
-def nights(world: int, seed: int, max_steps: int, random_action_prob: float) -> tuple[list[Night], int]:
-    """The player's nights in one episode, and how many steps it lived (at most `max_steps`)."""
+def nights(world: int, seed: int, max_steps: int, random_action_prob: float) -> tuple[list[Night], int, int | None]:
+    """The player's nights in one episode, how many steps it lived (at most `max_steps`), and the step it
+    made its first wood pickaxe at (None: never)."""
     env = make_env("crafter", obs_mode="symbolic", max_steps=max_steps)
     obs, info = env.reset(seed=world)
     player = make_player("scripted", seed * 7_919 + world, random_action_prob=random_action_prob)
@@ -70,14 +71,17 @@ def nights(world: int, seed: int, max_steps: int, random_action_prob: float) -> 
         return plan
 
     player.find_pocket = watched
+    pickaxe_at = None
     for t in range(max_steps):
         action = player.act(obs, info)
         if isinstance(player.objective, Sleep) and night().walled_at is None and player.enclosed():
             log[-1].walled_at = t
         obs, _, terminated, truncated, info = env.step(action)
+        if pickaxe_at is None and player.w.player.achievements["make_wood_pickaxe"] > 0:
+            pickaxe_at = t + 1
         if terminated or truncated:
-            return log, t + 1
-    return log, max_steps
+            return log, t + 1, pickaxe_at
+    return log, max_steps, pickaxe_at
 
 
 def main() -> None:
@@ -88,9 +92,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the worlds and the player")
     args = p.parse_args()
     start = time.perf_counter()
-    log, lengths, walled = [], [], []
+    log, lengths, walled, pickaxe = [], [], [], []
     for i in range(args.episodes):
-        episode, length = nights(args.seed * 100_000 + i, args.seed, args.max_steps, args.random_action_prob)
+        episode, length, pickaxe_at = nights(args.seed * 100_000 + i, args.seed, args.max_steps,
+                                             args.random_action_prob)
+        pickaxe.append(pickaxe_at)
         log += episode
         lengths.append(length)
         walled.append(any(n.walled_in for n in episode))
@@ -104,6 +110,9 @@ def main() -> None:
 
     print(f"{args.episodes} fresh worlds, at most {args.max_steps} steps each (median life {np.median(lengths):.0f}), "
           f"{time.perf_counter() - start:.0f} s")
+    made = [s for s in pickaxe if s is not None]
+    print(f"made a wood pickaxe: {len(made) / len(pickaxe):.0%} of lives"
+          + (f", at a median step of {np.median(made):.0f}" if made else ""))
     print(f"episodes in which it ever stood walled in: {np.mean(walled):.0%}")
     print(f"shelter attempts (Sleep objectives): {len(log)}; walled in: {share_walled(log)}")
     print(f"never found a pocket in reach: {len(log) - len(picked)}")

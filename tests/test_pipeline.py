@@ -325,6 +325,9 @@ def test_clone_survival_inputs_on_a_hand_made_dataset():
     assert memory.window_starts(eps, 3).tolist() == [0]
     obs, target = memory.windows(eps, np.array([1, 3]), 2)
     assert target.tolist() == [[2, 3], [4, 5]] and obs.shape == (2, 2, 1)
+    # The player's random actions are in the windows' observations but are no target.
+    noisy = dataclasses.replace(eps, noise=np.array([False, False, True, False, False]))
+    assert memory.windows(noisy, np.array([1]), 2)[1].tolist() == [[2, -100]]
     with pytest.raises(ValueError, match="no episode has 4 steps"):
         memory.window_starts(eps, 4)
 
@@ -337,8 +340,8 @@ def test_shelter_choice_follows_each_night_of_the_player():
     assert shelter.pocket_in_view(plan, (0, 0))
     assert not shelter.pocket_in_view(plan, (-4, 0))
     # 600 steps cover two of Crafter's 300-step days: the player heads for shelter at least once a night.
-    nights, length = shelter.nights(world=0, seed=0, max_steps=600, random_action_prob=0.1)
-    assert length == 600 and len(nights) >= 2
+    nights, length, pickaxe_at = shelter.nights(world=0, seed=0, max_steps=600, random_action_prob=0.1)
+    assert length == 600 and len(nights) >= 2 and 0 < pickaxe_at < 600
     assert all(n.walled_at is None or n.walled_at >= n.t for n in nights)
     assert any(n.walled_in for n in nights)
     assert all(n.offset is not None for n in nights if n.in_view is not None)
@@ -381,7 +384,7 @@ def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
             assert (variant == "obs") == (not torch.allclose(base, net(obs, none_yet, obs.flip(0))))
         results = memory.survive(net, worlds=[5, 6], seed=0, max_steps=20)
         assert [r["length"] <= 20 for r in results] == [True, True]
-        assert all(isinstance(r["walled_in"], bool) for r in results)
+        assert all(isinstance(r["walled_in"], bool) and isinstance(r["wood_pickaxe"], bool) for r in results)
     # DAgger: the player labels every state the clone visits (2 worlds of at most 15 steps), then fine-tunes.
     seen, labels = memory.label_visits(net, worlds=[5, 6], seed=0, max_steps=15)
     assert len(seen) == len(labels) <= 30 and seen.shape[1:] == eps.obs.shape[1:]
