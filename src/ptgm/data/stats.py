@@ -18,6 +18,11 @@ def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
     rates = {a: (sum(a in e.unlocked for e in store.episodes) / n if n else 0.0) for a in spec.achievements}
     actions = np.sum([e.action_counts for e in store.episodes], axis=0) if n else np.zeros(spec.n_actions)
     runs = store.manifest.get("collection_runs", [])
+    random_presses = None
+    if store.records_noise:  # which presses were the player's random actions: read from the episode files
+        random_presses = np.zeros(spec.n_actions, np.int64)
+        for _, arrays in store.iter_episodes(keys=["actions", "noise"]):
+            random_presses += np.bincount(arrays["actions"][arrays["noise"]], minlength=spec.n_actions)
     seconds = sum(r["seconds"] for r in runs)
     lengths = [e.length for e in store.episodes]
     return {
@@ -29,6 +34,9 @@ def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
         "human_rates": {a: spec.human_rates.get(a, float("nan")) / 100 for a in spec.achievements},
         "human_crafter_score": score_from_rates(spec.human_rates) if spec.human_rates else None,
         "action_histogram": dict(zip(spec.action_names, (actions / max(actions.sum(), 1)).tolist())),
+        # Per action: (presses the player chose, presses that were its random actions); None if not recorded.
+        "action_origin": None if random_presses is None else {
+            name: (int(total - rnd), int(rnd)) for name, total, rnd in zip(spec.action_names, actions, random_presses)},
         "collection_fps": sum(r["frames"] for r in runs) / seconds if seconds > 0 else None,
         "producer": store.manifest.get("producer_key"),
         "dataset_id": store.dataset_id,
@@ -46,6 +54,11 @@ def format_stats(stats: dict[str, Any]) -> str:
     lines.append(f"{'crafter score':<20} {stats['crafter_score']:7.1f} {human if human is None else round(human, 1):>8}")
     hist = "  ".join(f"{k}:{100 * v:.0f}%" for k, v in stats["action_histogram"].items())
     lines.append(f"actions  {hist}")
+    if stats.get("action_origin"):
+        origin = stats["action_origin"]
+        share = sum(r for _, r in origin.values()) / max(sum(c + r for c, r in origin.values()), 1)
+        lines.append(f"random actions {100 * share:.1f}% of steps (not imitated by train-low); presses chosen/random:")
+        lines.append("  " + "  ".join(f"{k}:{c}/{r}" for k, (c, r) in origin.items()))
     return "\n".join(lines)
 
 
