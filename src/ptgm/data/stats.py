@@ -21,7 +21,8 @@ def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
     random_presses = None
     if store.records_noise:  # which presses were the player's random actions: read from the episode files
         random_presses = np.zeros(spec.n_actions, np.int64)
-        for _, arrays in store.iter_episodes(keys=["actions", "noise"]):
+        for e in store.episodes:  # two small arrays each; the stages that train on them verify the checksums
+            arrays = store.load(e.id, ["actions", "noise"], verify=False)
             random_presses += np.bincount(arrays["actions"][arrays["noise"]], minlength=spec.n_actions)
     seconds = sum(r["seconds"] for r in runs)
     lengths = [e.length for e in store.episodes]
