@@ -8,8 +8,8 @@ on the same data, for the same number of updates, as five variants:
 - `none`: the observation alone (what ptgm's low-level policy reads);
 - `actions`: plus the player's last `--prev-actions` actions;
 - `obs`: plus the previous observation (through its own encoder);
-- `balanced`: `none` with each action's cross-entropy weighted by 1 / sqrt(its frequency), so the
-  rare actions every tool needs (place a table, make a pickaxe: well under 1% of steps) weigh more;
+- `balanced`: `none` with each action's cross-entropy weighted by 1 / sqrt(its count among the chosen
+  steps; `ptgm train-low --action-balance 0.5`), so the rare actions every tool needs (place a table, make a pickaxe: well under 1% of steps) weigh more;
 - `recurrent`: plus a GRU over the observation features, trained on `--chunks` windows of `--chunk`
   consecutive steps (from a zero state) and run over the whole episode when it plays;
 - `dagger`: `none`, then `--dagger-rounds` rounds of DAgger: the clone plays fresh worlds while the
@@ -44,7 +44,7 @@ from ptgm.envs.crafter.env import DARK
 from ptgm.envs.crafter.player import World, walled_in
 from ptgm.goals.embedders import make_embedder
 from ptgm.models.encoders import make_obs_encoder
-from ptgm.pretrain.episodes import Episodes, load_episodes
+from ptgm.pretrain.episodes import Episodes, action_weights, load_episodes
 
 VARIANTS = ("none", "actions", "obs", "balanced", "recurrent", "dagger")
 
@@ -178,9 +178,8 @@ def train(world: WorldSpec, variant: str, prev_actions: int, train_eps: Episodes
                    np.random.default_rng(seed))
     net = MemoryClone(world, variant, prev_actions)
     if variant == "balanced":
-        freq = np.bincount(train_eps.actions, minlength=world.n_actions) / train_eps.n_steps
-        weights = np.where(freq > 0, 1 / np.sqrt(np.maximum(freq, 1e-12)), 0.0)
-        net.action_weights = torch.tensor(weights / (freq * weights).sum(), dtype=torch.float32)
+        counts = np.bincount(train_eps.actions[train_eps.chosen], minlength=world.n_actions)
+        net.action_weights = torch.from_numpy(action_weights(counts, 0.5))
     memory = memory_inputs(train_eps, world.n_actions, prev_actions)
     chosen = train_eps.chosen  # as ptgm's low-level objective: the player's random actions are not imitated
     return fit(net, lambda rng: batch(train_eps, memory, chosen[rng.integers(0, len(chosen), batch_size)]), updates,

@@ -92,6 +92,31 @@ def test_a_changed_setting_in_the_same_folder_is_an_error(tiny_run, tmp_path):
     assert not [line for line in lines if "] running ->" in line]
 
 
+def test_a_stage_recorded_before_a_setting_existed_matches_while_it_holds_its_default(tiny_run):
+    """A setting added later (with a default that reproduces the old behaviour) does not invalidate folders
+    recorded before it existed; given another value, or a recorded setting gone, it does."""
+    from ptgm.config import changed_settings
+    from ptgm.pipeline import STAGE_FILE, pretrain_configs, stage_status
+
+    config, out, _ = tiny_run
+    cfg = load_run_config(config)
+    low = pretrain_configs(cfg, Pretrained(out))["low"]
+    marker = out / "low" / STAGE_FILE
+    record = json.loads(marker.read_text())
+    assert stage_status("low", out / "low", low) == "done"
+    older = {**record, "config": {k: v for k, v in record["config"].items() if k != "action_balance"}}
+    marker.write_text(json.dumps(older))
+    try:
+        assert stage_status("low", out / "low", low) == "done"
+        assert stage_status("low", out / "low", dataclasses.replace(low, action_balance=0.5)) == "other settings"
+        assert changed_settings(older["config"], dataclasses.replace(low, action_balance=0.5)) == ["action_balance"]
+        assert changed_settings({**record["config"], "gone": 1}, low) == ["gone"]
+        # nested records (the collect stage's {collect: CollectConfig, val_frames}) compare setting by setting
+        assert changed_settings({"inner": {"lr": 1.0}, "n": 2}, {"inner": {"lr": 2.0}, "n": 2}) == ["inner.lr"]
+    finally:
+        marker.write_text(json.dumps(record))
+
+
 def test_unknown_or_pipeline_set_stage_settings_are_errors_naming_the_valid_ones(tmp_path, capsys):
     settings = tiny_config(tmp_path)
     settings["high"]["kl_weight"] = 0.1

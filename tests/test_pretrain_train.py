@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ptgm.cli import main
+from ptgm.config import ConfigError
 from ptgm.data.collect import CollectConfig, collect
 from ptgm.data.split import split_dataset
 from ptgm.data.store import EpisodeStore
@@ -127,6 +128,51 @@ def test_the_players_random_actions_are_marked_and_not_imitated(dataset, pixel_d
         logits = net(torch.from_numpy(obs[:1]), torch.zeros(1, embedder.dim), torch.ones(1, dtype=torch.bool))
     assert logits.argmax().item() == 1
     assert objective.evaluate(net)["majority_accuracy"] == 1.0  # validation counts the chosen steps only
+
+
+def test_action_balance_weighs_rare_actions_up_until_they_win_where_the_player_hesitates(dataset, tmp_path):
+    from ptgm.pretrain.episodes import Episodes, action_weights
+
+    counts = np.array([96, 4, 0])
+    weights = action_weights(counts, 0.5)
+    assert weights[2] == 0 and weights[1] == pytest.approx(weights[0] * np.sqrt(24))
+    assert (weights * counts).sum() / counts.sum() == pytest.approx(1.0)  # the loss keeps its scale
+    assert np.allclose(action_weights(counts[:2], 0.0), 1.0)
+
+    # 900 steps of state A, always action 0; 100 of state B, where the player took 0 60% and 1 40% of the time.
+    # Over all steps, action 1 is 4% of the presses. Plain cross-entropy prefers 0 in B; weighted by count^-0.5,
+    # 1 wins there (0.4 * 5 against 0.6 * 1.02), and A stays 0.
+    embedder = make_embedder("state", WORLD)
+    rng = np.random.default_rng(0)
+    in_b = np.arange(1000) >= 900
+    actions = np.where(in_b & (rng.random(1000) < 0.4), 1, 0)
+    obs = np.zeros((1001, WORLD.symbolic_layout.size), np.uint8)
+    obs[900:1000, 0] = 1  # state B differs from A in one cell
+    eps = Episodes(["a"], obs, np.zeros((1001, embedder.dim), np.float32), actions, np.arange(1000), np.array([0]),
+                   np.array([1000]))
+
+    def trained_choice(balance: float) -> list[int]:
+        cfg = low_config(dataset, tmp_path / f"low{balance}", action_balance=balance)
+        weights = action_weights(np.bincount(actions, minlength=WORLD.n_actions), balance) if balance else None
+        objective = LowLevelObjective(cfg, eps, eps, weights)
+        torch.manual_seed(0)
+        net = LowLevelPolicy(WORLD, "symbolic", embedder.dim, embedder.settings(), cfg.hidden)
+        optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+        fit_rng = np.random.default_rng(1)
+        objective.new_epoch(fit_rng)
+        for _ in range(150):
+            loss, _ = objective.loss(net, fit_rng.integers(0, objective.n_train, 64))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            logits = net(torch.from_numpy(obs[[0, 950]]), torch.zeros(2, embedder.dim))  # the goal it trained on
+        return logits.argmax(1).tolist()
+
+    assert trained_choice(0.0) == [0, 0]
+    assert trained_choice(0.5) == [0, 1]
+    with pytest.raises(ConfigError, match="action-balance"):
+        low_config(dataset, tmp_path / "bad", action_balance=1.5).validate()
 
 
 def test_resumed_run_continues_from_checkpoint_and_matches_uninterrupted(dataset, tmp_path):

@@ -117,6 +117,29 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
     return cls(**data)
 
 
+def changed_settings(saved: dict[str, Any], cfg: Any, prefix: str = "") -> list[str]:
+    """Names of the settings of `cfg` (a dataclass, or a dict of settings and dataclasses) that differ from
+    `saved`, the same config recorded as JSON; nested ones as `outer.inner`.
+
+    A setting that `saved` lacks counts as unchanged while `cfg` holds its default: settings are added
+    with a default that reproduces what the code did before they existed, so a folder recorded before
+    then still matches."""
+    is_dict = isinstance(cfg, dict)
+    now = cfg if is_dict else {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    defaults = {} if is_dict else {f.name: f.default for f in dataclasses.fields(cfg)
+                                   if f.default is not dataclasses.MISSING}
+    changed = [prefix + k for k in saved if k not in now]
+    for key, value in now.items():
+        if key not in saved:
+            if key not in defaults or to_jsonable(defaults[key]) != to_jsonable(value):
+                changed.append(prefix + key)
+        elif isinstance(saved[key], dict) and (isinstance(value, dict) or dataclasses.is_dataclass(value)):
+            changed += changed_settings(saved[key], value, f"{prefix}{key}.")
+        elif saved[key] != to_jsonable(value):
+            changed.append(prefix + key)
+    return sorted(changed)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():

@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import yaml
 
-from ptgm.config import ConfigError, add_arguments, field_help, from_dict, load_yaml, save_yaml
+from ptgm.config import ConfigError, add_arguments, changed_settings, field_help, from_dict, load_yaml, save_yaml
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
 
 STAGE_FILE = "stage.json"
@@ -137,12 +137,12 @@ def _stage(name: str, folder: Path, cfg: Any, fn: Callable[[], Any], log: Callab
 
 
 def stage_status(name: str, folder: Path, cfg: Any) -> str:
-    """Where stage `name` with exactly `cfg` stands in `folder`: "done", "other settings" (finished with
-    another config), "started" (the folder exists, e.g. an interrupted run that will resume) or "not run"."""
+    """Where stage `name` with `cfg` stands in `folder`: "done", "other settings" (finished with another
+    config; `changed_settings`), "started" (the folder exists, e.g. an interrupted run that will resume) or "not run"."""
     marker = folder / STAGE_FILE
     if marker.exists():
         done = load_json(marker, f"{name} stage record")
-        return "done" if done.get("config") == to_jsonable(cfg) else "other settings"
+        return "other settings" if changed_settings(done.get("config") or {}, cfg) else "done"
     return "started" if folder.exists() else "not run"
 
 
@@ -206,7 +206,7 @@ def pretrain_differences(cfg: RunConfig, at: Pretrained) -> list[str]:
     want["collect"] = _collect_record(want["collect"], cfg.val_frames)
     folders = {"collect": at.data, "codebook": at.codebook, "low": at.low, "prior": at.prior}
     return [name for name, folder in folders.items()
-            if load_json(folder / STAGE_FILE, f"{name} stage record").get("config") != to_jsonable(want[name])]
+            if changed_settings(load_json(folder / STAGE_FILE, f"{name} stage record").get("config") or {}, want[name])]
 
 
 def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print) -> Pretrained:

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -44,6 +45,14 @@ class Distributed:
         t = torch.tensor([value], dtype=torch.int64)
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return int(t.item())
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Element-wise sum of an integer array over all processes (each must call it)."""
+        if not self.enabled:
+            return np.asarray(values)
+        t = torch.as_tensor(np.asarray(values, np.int64))
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t.numpy()
 
     def in_sync(self, module: torch.nn.Module) -> bool:
         """Whether every process holds exactly the same parameters (each must call it)."""

@@ -26,9 +26,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from ptgm.config import ConfigError, save_yaml
+from ptgm.config import ConfigError, changed_settings, save_yaml
 from ptgm.envs import OBS_MODES
-from ptgm.io import provenance, save_json
+from ptgm.io import provenance, save_json, to_jsonable
 from ptgm.pretrain.checkpoint import CheckpointError, load_checkpoint, read_counters, save_checkpoint
 from ptgm.pretrain.distributed import Distributed
 from ptgm.pretrain.relabel import check_gaps
@@ -189,13 +189,12 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
 def _check_resumable(saved: dict[str, Any], cfg: PretrainConfig, dataset_id: str, dist: Distributed,
                      out: Path) -> None:
     """A checkpoint may only be continued by the same run: same settings, data and process count."""
-    now = dataclasses.asdict(cfg)
-    before = saved.get("config", {})
-    changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and before.get(k) != now[k])
+    now, before = to_jsonable(cfg), saved.get("config", {})
+    changed = [k for k in changed_settings(before, cfg) if k not in RESUMABLE_CHANGES]
     where = f"{out} holds a training checkpoint of another run"
     if changed:
         raise CheckpointError(f"{where} (settings differ: " + ", ".join(
-            f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in changed) + "); use another --out or the same settings")
+            f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed) + "); use another --out or the same settings")
     if saved.get("dataset_id") != dataset_id:
         raise CheckpointError(f"{where} (trained on other data); use another --out")
     if saved.get("world_size") != dist.world_size:
