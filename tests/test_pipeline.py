@@ -92,7 +92,7 @@ def test_a_changed_setting_in_the_same_folder_is_an_error(tiny_run, tmp_path):
     assert not [line for line in lines if "] running ->" in line]
 
 
-def test_a_stage_recorded_before_a_setting_existed_matches_while_it_holds_its_default(tiny_run):
+def test_a_stage_recorded_before_a_setting_existed_matches_while_it_holds_its_default(tiny_run, tmp_path):
     """A setting added later (with a default that reproduces the old behaviour) does not invalidate folders
     recorded before it existed; given another value, or a recorded setting gone, it does."""
     from ptgm.config import changed_settings
@@ -115,6 +115,16 @@ def test_a_stage_recorded_before_a_setting_existed_matches_while_it_holds_its_de
         assert changed_settings({"inner": {"lr": 1.0}, "n": 2}, {"inner": {"lr": 2.0}, "n": 2}) == ["inner.lr"]
     finally:
         marker.write_text(json.dumps(record))
+    # `--pretrained` elsewhere: the stages' folders are not settings, a changed setting is
+    from ptgm.pipeline import pretrain_differences
+
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for name in ("data", "codebook", "low", "prior"):
+        (linked / name).symlink_to(out / name)
+    assert pretrain_differences(cfg, Pretrained(linked)) == []
+    cfg.low["action_balance"] = 0.5
+    assert pretrain_differences(cfg, Pretrained(linked)) == ["low"]
 
 
 def test_unknown_or_pipeline_set_stage_settings_are_errors_naming_the_valid_ones(tmp_path, capsys):

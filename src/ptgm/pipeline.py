@@ -205,8 +205,11 @@ def pretrain_differences(cfg: RunConfig, at: Pretrained) -> list[str]:
     want = pretrain_configs(cfg, at)
     want["collect"] = _collect_record(want["collect"], cfg.val_frames)
     folders = {"collect": at.data, "codebook": at.codebook, "low": at.low, "prior": at.prior}
+    # Where a stage wrote and read is not a setting: a folder copied or linked elsewhere holds the same stage.
+    places = {"out", "data", "codebook", "collect.out"}
     return [name for name, folder in folders.items()
-            if changed_settings(load_json(folder / STAGE_FILE, f"{name} stage record").get("config") or {}, want[name])]
+            if set(changed_settings(load_json(folder / STAGE_FILE, f"{name} stage record").get("config") or {},
+                                    want[name])) - places]
 
 
 def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print) -> Pretrained:
