@@ -9,7 +9,8 @@ on the same data, for the same number of updates, as five variants:
 - `actions`: plus the player's last `--prev-actions` actions;
 - `obs`: plus the previous observation (through its own encoder);
 - `balanced`: `none` with each action's cross-entropy weighted by 1 / sqrt(its count among the chosen
-  steps; `ptgm train-low --action-balance 0.5`), so the rare actions every tool needs (place a table, make a pickaxe: well under 1% of steps) weigh more;
+  steps; `ptgm train-low --action-balance 0.5`), so the rare actions every tool needs (place a
+  table, make a pickaxe: well under 1% of steps) weigh more;
 - `recurrent`: plus a GRU over the observation features, trained on `--chunks` windows of `--chunk`
   consecutive steps (from a zero state) and run over the whole episode when it plays;
 - `dagger`: `none`, then `--dagger-rounds` rounds of DAgger: the clone plays fresh worlds while the

@@ -89,4 +89,3 @@ def action_weights(counts: np.ndarray, power: float) -> np.ndarray:
     counts = np.asarray(counts, np.float64)
     weights = np.where(counts > 0, np.maximum(counts, 1.0) ** -power, 0.0)
     return (weights * counts.sum() / (weights * counts).sum()).astype(np.float32)
-
