@@ -65,6 +65,11 @@ def test_reached_and_distance_follow_the_states_the_rollout_visits():
     assert out["dist_start"][0] > 0 and out["dist_min"][0] == pytest.approx(0.0, abs=1e-6)
     assert out["start_at_code"].tolist() == [False, False, True, False, False, True]
     assert out["dist_start"][2] == pytest.approx(0.0, abs=1e-6)  # start 0 commanded its own state
+    # the parts' distances make up the whole one; the rollout that reaches code 0 closes every part
+    for part, whole in (("block_dist_start", "dist_start"), ("block_dist_final", "dist_final")):
+        assert out[part].shape == (6, len(EMBEDDER.blocks))
+        assert np.sqrt((out[part] ** 2).sum(axis=1)) == pytest.approx(out[whole], abs=1e-5)
+    assert out["block_dist_final"][0] == pytest.approx(0.0, abs=1e-6) and out["block_dist_start"][0].max() > 0
     # the saved starts are untouched by the rollouts: running again gives the same numbers
     again = command_codes(ReplayActions(actions), "goal", 0.0, pairs, book, EMBEDDER, steps=len(actions),
                           deterministic=True, seed=0)
@@ -142,6 +147,9 @@ def test_eval_low_command_reports_every_policy_side_by_side(dataset, tmp_path, c
         assert stats["rollouts"] == sum(k["rollouts"] for k in kinds.values()) and 0.0 <= stats["reached"] <= 1.0
     assert len(results["per_code"]["random"]) == 3
     assert results["replay_skipped"] == [] and results["config"]["seed"] == 4
+    for stats in [*results["summary"].values(), *results["per_kind"]["goal s=0"].values()]:
+        assert list(stats["block_reduction"]) == ["inventory", "view", "near", "time"]
+    assert sum(line.startswith("distance reduction by part") for line in text.splitlines()) == 1 + len(kinds)
     assert len(results["starts"]["fresh"]) == 2 and len(results["starts"]["val"]) <= 2
 
     assert main(["eval-low", "--low", str(low), "--codebook", str(tmp_path / "nowhere")]) == 2

@@ -32,6 +32,9 @@ def test_state_embedding_layout():
                       sleeping=1)
     goal = embedder.embed(obs[None])[0]
     inventory, composition, near, extras = goal[:16], goal[16:35], goal[35:54], goal[54:]
+    blocks = embedder.blocks
+    assert list(blocks) == ["inventory", "view", "near", "time"]
+    assert [goal[b].tolist() for b in blocks.values()] == [p.tolist() for p in (inventory, composition, near, extras)]
     assert inventory[ITEM["wood"]] == pytest.approx(3 / 9) and inventory[ITEM["health"]] == 1.0
     assert composition.sum() == pytest.approx(1.0)
     assert composition[ID["water"]] == pytest.approx(1 / 81) and composition[ID["grass"]] == pytest.approx(78 / 81)

@@ -14,7 +14,9 @@ and measure
 - reached: the fraction of rollouts in which, at some step 1..K, the code nearest (cosine) to the
   current goal embedding is the commanded one;
 - distance reduction: the Euclidean distance in embedding space between the start and the code,
-  minus that distance after the K steps (positive: the policy moved towards the goal).
+  minus that distance after the K steps (positive: the policy moved towards the goal); for an
+  embedding with named parts (`GoalEmbedder.blocks`: the state embedding's inventory, view, near
+  and time), the same per part, which says what of a goal the policy does get closer to.
 
 The same starts, codes and K are measured for a uniformly random policy, for the unconditional
 policy (the null goal, no guidance) and for the goal-conditioned policy at each `cond_scale`, so
@@ -172,7 +174,8 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
     """From each (start, code) pair, command the code for `steps` steps; all rollouts in one batch.
 
     mode: "random" (uniform actions), "uncond" (null goal) or "goal" (guided by cond_scale).
-    Returns per rollout: code, reached, start_at_code, dist_start, dist_final, dist_min."""
+    Returns per rollout: code, reached, start_at_code, dist_start, dist_final, dist_min, and
+    block_dist_start, block_dist_final (N, number of `embedder.blocks`): the distances per named part."""
     target = np.array([c for _, c in pairs], np.int64)
     envs = [copy.deepcopy(start.env) for start, _ in pairs]
     obs = np.stack([start.obs for start, _ in pairs])
@@ -182,11 +185,17 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
 
-    def measure(symbolic: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        emb = embedder.embed(symbolic if embedder.needs == "symbolic" else obs)
-        return codebook.nearest(emb) == target, np.linalg.norm(emb - goal_vecs, axis=1), emb
+    blocks = list(getattr(embedder, "blocks", {}).values())
 
-    at_code, dist_start, current = measure(symbolic, obs)
+    def measure(symbolic: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        emb = embedder.embed(symbolic if embedder.needs == "symbolic" else obs)
+        gap = emb - goal_vecs
+        by_block = np.stack([np.linalg.norm(gap[:, b], axis=1) for b in blocks], axis=1) if blocks \
+            else np.zeros((len(emb), 0), np.float32)
+        return codebook.nearest(emb) == target, np.linalg.norm(gap, axis=1), emb, by_block
+
+    at_code, dist_start, current, block_dist_start = measure(symbolic, obs)
+    block_dist_final = block_dist_start.copy()
     reached = np.zeros(len(envs), bool)
     dist_final, dist_min = dist_start.copy(), dist_start.copy()
     alive = np.ones(len(envs), bool)
@@ -202,12 +211,13 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
             o, _, terminated, truncated, info = env.step(int(actions[i]))
             obs[i], symbolic[i] = o, info["symbolic"]
             alive[i] = not (terminated or truncated)
-        now_at_code, dist, current = measure(symbolic, obs)
+        now_at_code, dist, current, block_dist_final = measure(symbolic, obs)
         reached |= now_at_code
         dist_final = dist
         dist_min = np.minimum(dist_min, dist)
     return {"code": target, "reached": reached, "start_at_code": at_code, "dist_start": dist_start,
-            "dist_final": dist_final, "dist_min": dist_min}
+            "dist_final": dist_final, "dist_min": dist_min, "block_dist_start": block_dist_start,
+            "block_dist_final": block_dist_final}
 
 
 def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
@@ -244,7 +254,7 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
                                               cfg.deterministic, cfg.seed, cfg.progress)
                           for kind, kind_pairs in pairs.items()}
 
-    results = summarise(rollouts, codes)
+    results = summarise(rollouts, codes, list(getattr(embedder, "blocks", {})))
     results.update({
         "config": cfg, "policy": str(cfg.low), "codebook_fingerprint": codebook.fingerprint,
         "starts": {kind: sorted({s.where for s, _ in kind_pairs}) for kind, kind_pairs in pairs.items()},
@@ -255,8 +265,11 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
     return results
 
 
-def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.ndarray) -> dict[str, Any]:
-    """Rates and mean distance reductions: per policy overall, per start kind, and per code."""
+def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.ndarray,
+              blocks: list[str] | None = None) -> dict[str, Any]:
+    """Rates and mean distance reductions: per policy overall, per start kind, and per code; overall and per
+    start kind also per named part of the embedding (`blocks`, the columns of block_dist_*)."""
+    blocks = blocks or []
 
     def stats(r: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, float] | None:
         if mask is not None:
@@ -267,11 +280,18 @@ def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.n
                 "dist_reduction": float((r["dist_start"] - r["dist_final"]).mean()),
                 "dist_reduction_min": float((r["dist_start"] - r["dist_min"]).mean()), "rollouts": len(r["reached"])}
 
+    def with_blocks(r: dict[str, np.ndarray]) -> dict[str, Any] | None:
+        out = stats(r)
+        if out is not None and blocks:
+            reduction = (r["block_dist_start"] - r["block_dist_final"]).mean(axis=0)
+            out["block_reduction"] = {b: float(v) for b, v in zip(blocks, reduction)}
+        return out
+
     summary, per_kind, per_code = {}, {}, {}
     for name, kinds in rollouts.items():
         joined = {k: np.concatenate([r[k] for r in kinds.values()]) for k in next(iter(kinds.values()))}
-        summary[name] = stats(joined)
-        per_kind[name] = {kind: stats(r) for kind, r in kinds.items()}
+        summary[name] = with_blocks(joined)
+        per_kind[name] = {kind: with_blocks(r) for kind, r in kinds.items()}
         per_code[name] = [stats(joined, joined["code"] == c) for c in codes]
     return {"codes": codes.tolist(), "summary": summary, "per_kind": per_kind, "per_code": per_code}
 
@@ -299,6 +319,11 @@ def format_results(results: dict[str, Any]) -> str:
                  f"{'+'.join(results['per_kind'][names[0]])} starts): reached "
                  + ", ".join(f"{name} {100 * s[name]['reached']:.1f}%" for name in names)
                  + " | distance reduction " + ", ".join(f"{name} {s[name]['dist_reduction']:+.3f}" for name in names))
+    if "block_reduction" in s[names[0]]:
+        for kind, by_kind in [("all", s)] + [(k, {n: results["per_kind"][n][k] for n in names})
+                                              for k in results["per_kind"][names[0]]]:
+            lines.append(f"distance reduction by part, {kind} starts: " + " | ".join(
+                f"{n} " + " ".join(f"{b} {v:+.3f}" for b, v in by_kind[n]["block_reduction"].items()) for n in names))
     if results.get("replay_skipped"):
         lines.append(f"note: {len(results['replay_skipped'])} validation states could not be restored by replay "
                      f"and were skipped")

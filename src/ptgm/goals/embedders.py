@@ -13,7 +13,8 @@ progress and place, computed from the symbolic observation alone (layout: `World
   centre excluded: n_ids values), i.e. what the player is next to and can act on;
 - daylight / 255 and sleeping (2 values), when the world reports them.
 
-For Crafter that is 16 + 19 + 19 + 2 = 56 values.
+For Crafter that is 16 + 19 + 19 + 2 = 56 values. `StateEmbedder.blocks` names the four parts
+(`inventory`, `view`, `near`, `time`), so that measures can say which part of a goal was reached.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class GoalEmbedder(Protocol):
     name: str
     dim: int
     needs: str  # which observation it reads: "symbolic" or "pixels"
+    blocks: dict[str, slice]  # named parts of the goal vector, if it has any ({} for a learned embedding)
 
     def settings(self) -> dict[str, Any]: ...
 
@@ -51,6 +53,11 @@ class StateEmbedder:
         self._extra_scale = np.array([255.0 if self.layout.extras[i] == "daylight" else 1.0 for i in self._extras],
                                      np.float32)
         self.dim = self.layout.n_items + 2 * self.layout.n_ids + len(self._extras)
+        items, ids = self.layout.n_items, self.layout.n_ids
+        self.blocks = {"inventory": slice(0, items), "view": slice(items, items + ids),
+                       "near": slice(items + ids, items + 2 * ids)}
+        if self._extras:
+            self.blocks["time"] = slice(items + 2 * ids, self.dim)
 
     def settings(self) -> dict[str, Any]:
         return {"name": self.name, "world": self.world.name, "dim": self.dim}

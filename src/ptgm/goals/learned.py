@@ -71,6 +71,7 @@ class LearnedEmbedder:
 
     name = "learned"
     needs = "pixels"
+    blocks: dict[str, slice] = {}  # a learned vector has no named parts
 
     def __init__(self, model: TemporalEncoder, world: WorldSpec, config: dict[str, Any]):
         self.model = model.eval()
