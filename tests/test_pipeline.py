@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -427,3 +428,18 @@ def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
     before = [p.detach().clone() for p in net.parameters()]
     tuned = memory.dagger(net, eps, rounds=1, n_worlds=2, updates=2, seed=0, max_steps=15)
     assert any(not torch.equal(a, b) for a, b in zip(before, tuned.parameters()))
+
+
+def test_code_parts_finds_the_part_that_decides_the_nearest_code(tiny_run, capsys):
+    code_parts = load_bench("code_parts")
+    # Two codes that differ only in part "a": without "a" they tie, and every state falls to the first.
+    codes = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0]])
+    goals = np.array([[0.9, 0.1, 1.0, 0.0], [0.1, 0.9, 1.0, 0.0], [0.8, 0.0, 1.0, 0.0], [0.0, 0.7, 1.0, 0.0]])
+    result = code_parts.code_parts(codes, goals, {"a": slice(0, 2), "b": slice(2, 4)}, [np.arange(4)])
+    assert result["parts"]["a"]["kept_without"] == 0.5 and result["parts"]["b"]["kept_without"] == 1.0
+    assert sum(p["share"] for p in result["parts"].values()) == pytest.approx(1.0)
+    assert result["changes_per_step"] == 1.0  # nearest codes 0, 1, 0, 1
+    _, out, _ = tiny_run
+    assert code_parts.main(["--run", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in ("inventory", "view", "near", "time")) and "changes on" in text
