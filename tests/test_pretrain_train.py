@@ -87,6 +87,20 @@ def test_training_lowers_validation_loss_and_beats_the_majority_action(dataset, 
     assert objective.evaluate(saved)["val_loss"] == pytest.approx(best["val_loss"], rel=1e-5)
 
 
+def fit_objective(objective, embedder, hidden, updates, batch, lr, rng):
+    """A fresh low-level policy after `updates` Adam steps on `objective` (one relabelling)."""
+    torch.manual_seed(0)
+    net = LowLevelPolicy(WORLD, "symbolic", embedder.dim, embedder.settings(), hidden)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    objective.new_epoch(rng)
+    for _ in range(updates):
+        loss, _ = objective.loss(net, rng.integers(0, objective.n_train, batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return net
+
+
 def test_the_players_random_actions_are_marked_and_not_imitated(dataset, pixel_dataset, tmp_path):
     from ptgm.pretrain.episodes import Episodes
 
@@ -115,15 +129,7 @@ def test_the_players_random_actions_are_marked_and_not_imitated(dataset, pixel_d
     cfg = low_config(dataset, tmp_path / "low")
     objective = LowLevelObjective(cfg, eps, eps)
     assert objective.n_train == (~noise).sum()
-    torch.manual_seed(0)
-    net = LowLevelPolicy(WORLD, "symbolic", embedder.dim, embedder.settings(), cfg.hidden)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    objective.new_epoch(rng)
-    for _ in range(30):
-        loss, _ = objective.loss(net, rng.integers(0, objective.n_train, 32))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    net = fit_objective(objective, embedder, cfg.hidden, updates=30, batch=32, lr=1e-2, rng=rng)
     with torch.no_grad():
         logits = net(torch.from_numpy(obs[:1]), torch.zeros(1, embedder.dim), torch.ones(1, dtype=torch.bool))
     assert logits.argmax().item() == 1
@@ -155,16 +161,8 @@ def test_action_balance_weighs_rare_actions_up_until_they_win_where_the_player_h
         cfg = low_config(dataset, tmp_path / f"low{balance}", action_balance=balance)
         weights = action_weights(np.bincount(actions, minlength=WORLD.n_actions), balance) if balance else None
         objective = LowLevelObjective(cfg, eps, eps, weights)
-        torch.manual_seed(0)
-        net = LowLevelPolicy(WORLD, "symbolic", embedder.dim, embedder.settings(), cfg.hidden)
-        optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-        fit_rng = np.random.default_rng(1)
-        objective.new_epoch(fit_rng)
-        for _ in range(150):
-            loss, _ = objective.loss(net, fit_rng.integers(0, objective.n_train, 64))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+        net = fit_objective(objective, embedder, cfg.hidden, updates=150, batch=64, lr=3e-3,
+                            rng=np.random.default_rng(1))
         with torch.no_grad():
             logits = net(torch.from_numpy(obs[[0, 950]]), torch.zeros(2, embedder.dim))  # the goal it trained on
         return logits.argmax(1).tolist()
