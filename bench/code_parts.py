@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     store = EpisodeStore(run / "data")
     codebook = Codebook.load(run / "codebook")
     embedder = codebook.load_embedder(get_world(store.world))
-    if not getattr(embedder, "blocks", None):
+    if not embedder.blocks:
         raise SystemExit(f"the codebook's embedding ({embedder.name}) has no named parts")
     val = load_episodes(store, store.split_ids("val"), embedder.needs, embedder)
     rows = [start + np.arange(length + 1) for start, length in zip(val.obs_start, val.lengths)]

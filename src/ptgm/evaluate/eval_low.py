@@ -185,7 +185,7 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
 
-    blocks = list(getattr(embedder, "blocks", {}).values())
+    blocks = list(embedder.blocks.values())
 
     def measure(symbolic: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         emb = embedder.embed(symbolic if embedder.needs == "symbolic" else obs)
@@ -254,7 +254,7 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
                                               cfg.deterministic, cfg.seed, cfg.progress)
                           for kind, kind_pairs in pairs.items()}
 
-    results = summarise(rollouts, codes, list(getattr(embedder, "blocks", {})))
+    results = summarise(rollouts, codes, list(embedder.blocks))
     results.update({
         "config": cfg, "policy": str(cfg.low), "codebook_fingerprint": codebook.fingerprint,
         "starts": {kind: sorted({s.where for s, _ in kind_pairs}) for kind, kind_pairs in pairs.items()},
