@@ -16,6 +16,7 @@ import yaml
 
 from ptgm.cli import build_parser, main
 from ptgm.config import ConfigError
+from ptgm.envs import get_world
 from ptgm.pipeline import (EXPERIMENTS, STAGE_FIELDS, Pretrained, RunConfig, experiment, load_run_config,
                            pretrain_configs, render_config, rl_config, run)
 
@@ -387,7 +388,6 @@ def test_clone_survival_trains_each_variant_and_plays_the_same_worlds(tiny_run):
     import torch
 
     from ptgm.data.store import EpisodeStore
-    from ptgm.envs import get_world
     from ptgm.goals.embedders import make_embedder
     from ptgm.pretrain.episodes import load_episodes
 
@@ -443,3 +443,21 @@ def test_code_parts_finds_the_part_that_decides_the_nearest_code(tiny_run, capsy
     assert code_parts.main(["--run", str(out)]) == 0
     text = capsys.readouterr().out
     assert all(name in text for name in ("inventory", "view", "near", "time")) and "changes on" in text
+
+
+def test_intent_information_probe_reads_its_condition(tiny_run, capsys):
+    intent = load_bench("intent_information")
+    # One observation, two actions decided by a coin the observation does not show: only the condition tells.
+    layout = get_world("crafter").symbolic_layout
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 2, 600)
+    obs = np.zeros((600, layout.size), np.uint8)
+    cond = np.eye(2, dtype=np.float32)[actions]
+    train, val = np.arange(400), np.arange(400, 600)
+    blind = intent.probe_accuracy(obs, cond[:, :0], actions, train, val, epochs=5, seed=0)
+    told = intent.probe_accuracy(obs, cond, actions, train, val, epochs=40, seed=0)
+    assert blind.mean() < 0.65 and told.mean() > 0.95
+    _, out, _ = tiny_run
+    assert intent.main(["--frames", "1500", "--epochs", "1", "--codebook", str(out / "codebook")]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| +")]
+    assert len(rows) == 5 and all(0.0 <= float(row.split("|")[2]) <= 1.0 for row in rows)
