@@ -33,29 +33,20 @@ from ptgm.envs import get_world, make_env, make_player
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import StateEmbedder
 from ptgm.models.encoders import make_obs_encoder
-from ptgm.pretrain.relabel import relabel
-
-TARGET, EXPLORING, NOISE = 0, 1, 2  # what the player was doing at a step
-
+from ptgm.pretrain.episodes import Episodes
 
 @dataclass
 class Play:
-    obs: np.ndarray  # (N, obs) symbolic observation each action was taken in
-    goal_obs: np.ndarray  # (E_obs, obs) every observation, one more per episode than actions
-    step_obs: np.ndarray  # (N,) row of goal_obs holding each step's observation
-    actions: np.ndarray  # (N,) actions taken
-    objectives: np.ndarray  # (N,) index into `names` of the objective that chose the action
+    episodes: Episodes  # the played steps, the player's random ones marked as noise
+    objectives: np.ndarray  # (N,) index into `names` of the objective that chose each action
     names: list[str]
-    mode: np.ndarray  # (N,) TARGET | EXPLORING | NOISE
-    episode: np.ndarray  # (N,) episode index
-    obs_start: np.ndarray  # (E,) first row of each episode in goal_obs
-    lengths: np.ndarray  # (E,) actions per episode
+    exploring: np.ndarray  # (N,) bool: the player was exploring for a target, not heading for a seen one
 
 
-def play(frames: int, seed: int, random_action_prob: float) -> Play:
+def play(frames: int, seed: int, random_action_prob: float, embedder: StateEmbedder) -> Play:
     """Scripted play for `frames` steps, recording which objective chose each action."""
     env = make_env("crafter", obs_mode="symbolic")
-    obs_rows, acts, objs, modes, eps, starts, lengths = [], [], [], [], [], [], []
+    obs_rows, acts, noise, objs, exploring, starts, lengths = [], [], [], [], [], [], []
     names: dict[str, int] = {}
     index = 0
     while len(acts) < frames:
@@ -70,21 +61,20 @@ def play(frames: int, seed: int, random_action_prob: float) -> Play:
             action = player.act(obs, info)
             objective = player.objective
             name = "sleeping" if player.w.player.sleeping else getattr(objective, "name", "none")
-            exploring = name == "explore" or getattr(objective, "explorer", None) is not None
-            modes.append(NOISE if player.last_noise else EXPLORING if exploring else TARGET)
+            exploring.append(name == "explore" or getattr(objective, "explorer", None) is not None)
+            noise.append(player.last_noise)
             objs.append(names.setdefault(name, len(names)))
             acts.append(action)
-            eps.append(index)
             obs, _, terminated, truncated, info = env.step(action)
             obs_rows.append(info["symbolic"])
             done, length = terminated or truncated, length + 1
         lengths.append(length)
         index += 1
-    goal_obs = np.asarray(obs_rows, np.uint8)
-    starts_arr, lengths_arr = np.asarray(starts), np.asarray(lengths)
-    step_obs = np.concatenate([s + np.arange(n) for s, n in zip(starts_arr, lengths_arr)])
-    return Play(goal_obs[step_obs], goal_obs, step_obs, np.asarray(acts, np.int64), np.asarray(objs, np.int64),
-                sorted(names, key=names.get), np.asarray(modes, np.int8), np.asarray(eps), starts_arr, lengths_arr)
+    all_obs = np.asarray(obs_rows, np.uint8)
+    step_obs = np.concatenate([s + np.arange(n) for s, n in zip(starts, lengths)])
+    episodes = Episodes([str(i) for i in range(index)], all_obs, embedder.embed(all_obs), np.asarray(acts, np.int64),
+                        step_obs, np.asarray(starts, np.int64), np.asarray(lengths, np.int64), np.asarray(noise, bool))
+    return Play(episodes, np.asarray(objs, np.int64), sorted(names, key=names.get), np.asarray(exploring, bool))
 
 
 class Probe(nn.Module):
@@ -98,11 +88,11 @@ class Probe(nn.Module):
 
 
 def probe_accuracy(obs: np.ndarray, cond: np.ndarray, actions: np.ndarray, train: np.ndarray, val: np.ndarray,
-                   epochs: int, seed: int, n_actions: int = 17, batch: int = 256) -> np.ndarray:
+                   epochs: int, seed: int, batch: int = 256) -> np.ndarray:
     """Fit the probe on rows `train`; (len(val),) bool: whether its most likely action is the recorded one."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = Probe(cond.shape[1], n_actions)
+    net = Probe(cond.shape[1], get_world("crafter").n_actions)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     obs_t, cond_t, act_t = torch.as_tensor(obs), torch.as_tensor(cond, dtype=torch.float32), torch.as_tensor(actions)
     for _ in range(epochs):
@@ -134,22 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     embedder = StateEmbedder(world)
     codebook = Codebook.load(args.codebook, embedder=embedder.settings()) if args.codebook else None
 
-    data = play(args.frames, args.seed, args.random_action_prob)
-    rng = np.random.default_rng(args.seed)
-    goals = embedder.embed(data.goal_obs)
-    goal_rows = np.concatenate([s + relabel(int(n), args.min_btwn_goals, args.max_btwn_goals, rng)
-                                for s, n in zip(data.obs_start, data.lengths)])
-    current, goal = goals[data.step_obs], goals[goal_rows]
-    n_episodes = len(data.lengths)
+    data = play(args.frames, args.seed, args.random_action_prob, embedder)
+    eps = data.episodes
+    goal_rows = eps.relabel(args.min_btwn_goals, args.max_btwn_goals, np.random.default_rng(args.seed))
+    current, goal = eps.goals[eps.step_obs], eps.goals[goal_rows]
+    n_episodes = len(eps.lengths)
     n_val = max(1, round(args.val_fraction * n_episodes))
-    held_out = data.episode >= n_episodes - n_val
-    chosen = data.mode != NOISE
+    held_out = eps.step_obs >= eps.obs_start[n_episodes - n_val]  # the last n_val episodes
+    chosen = np.zeros(eps.n_steps, bool)
+    chosen[eps.chosen] = True
     train, val = np.flatnonzero(chosen & ~held_out), np.flatnonzero(chosen & held_out)
     if len(train) == 0 or len(val) == 0:
         raise SystemExit(f"{n_episodes} episodes are too few to hold some out; play more --frames")
 
     conditions = {
-        "observation only": np.zeros((len(data.actions), 0), np.float32),
+        "observation only": np.zeros((eps.n_steps, 0), np.float32),
         "+ objective (the player's intent)": np.eye(len(data.names), dtype=np.float32)[data.objectives],
         "+ hindsight goal, absolute": goal,
         "+ hindsight goal, relative": goal - current,
@@ -158,17 +147,17 @@ def main(argv: list[str] | None = None) -> int:
         code = codebook.codes[codebook.nearest(goal)]
         conditions["+ its nearest code, absolute"] = code
         conditions["+ its nearest code, relative"] = code - current
-    mode = data.mode[val]
-    majority = np.bincount(data.actions[train]).argmax()
-    print(f"{len(data.actions):,} steps in {n_episodes} episodes (seed {args.seed}); validation: "
-          f"{len(val):,} chosen steps of the last {n_val} episodes, {np.mean(mode == TARGET):.2f} heading for a seen target, {np.mean(mode == EXPLORING):.2f} exploring; "
+    exploring = data.exploring[val]
+    majority = np.bincount(eps.actions[train]).argmax()
+    print(f"{eps.n_steps:,} steps in {n_episodes} episodes (seed {args.seed}); validation: "
+          f"{len(val):,} chosen steps of the last {n_val} episodes, {np.mean(~exploring):.2f} heading for a seen target, {np.mean(exploring):.2f} exploring; "
           f"goal gaps [{args.min_btwn_goals}, {args.max_btwn_goals})")
     print(f"| condition | val accuracy | heading for a target | exploring |\n|---|---|---|---|")
-    print(f"| majority action | {np.mean(data.actions[val] == majority):.3f} | | |")
+    print(f"| majority action | {np.mean(eps.actions[val] == majority):.3f} | | |")
     for label, cond in conditions.items():
-        correct = probe_accuracy(data.obs, cond, data.actions, train, val, args.epochs, args.seed)
+        correct = probe_accuracy(eps.obs[eps.step_obs], cond, eps.actions, train, val, args.epochs, args.seed)
         cells = [f"{correct[rows].mean():.3f}" if rows.any() else "-"
-                 for rows in (np.ones_like(correct), mode == TARGET, mode == EXPLORING)]
+                 for rows in (np.ones_like(correct), ~exploring, exploring)]
         print(f"| {label} | {' | '.join(cells)} |", flush=True)
     return 0
 
