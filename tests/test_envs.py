@@ -1,5 +1,6 @@
 """The Crafter environment: Gymnasium compliance, observation modes, seeding, vector envs."""
 
+import copy
 from functools import partial
 
 import gymnasium as gym
@@ -52,7 +53,8 @@ def test_symbolic_view_matches_world():
 
 
 def _rollout(env, seed, actions):
-    obs, _ = env.reset(seed=seed)
+    """Observations along `actions` after reset(seed); seed None: from the env's present state."""
+    obs = env.reset(seed=seed)[0] if seed is not None else env.unwrapped.observe_again()[0]
     out = [obs]
     for a in actions:
         obs, *_ = env.step(a)
@@ -72,6 +74,20 @@ def test_same_seed_same_world_and_trajectory(obs_mode):
     env = make_env(obs_mode=obs_mode)
     _rollout(env, 1, actions[:5])
     np.testing.assert_array_equal(_rollout(env, 7, actions), a)
+
+
+@pytest.mark.parametrize("obs_mode", ["pixels", "symbolic"])
+def test_a_deep_copy_steps_and_renders_its_own_world(obs_mode):
+    # eval-low copies its start states; a copy once rendered the original's frozen world.
+    actions = np.random.default_rng(1).integers(0, WORLD.n_actions, 40)
+    original = make_env(obs_mode=obs_mode)
+    start, _ = original.reset(seed=7)
+    copied = _rollout(copy.deepcopy(original), None, actions)  # None: continue from the copied state
+    np.testing.assert_array_equal(copied, _rollout(make_env(obs_mode=obs_mode), 7, actions))
+    np.testing.assert_array_equal(original.unwrapped.observe_again()[0], start)  # the original stayed put
+    again = copy.deepcopy(original)
+    again.reset(seed=8)
+    np.testing.assert_array_equal(original.unwrapped.observe_again()[0], start)  # resetting a copy too
 
 
 def test_episode_truncates_at_max_steps():

@@ -24,6 +24,7 @@ class ReplayActions:
     """A stand-in policy that plays a fixed action sequence in every rollout, whatever the goal."""
 
     n_actions = WORLD.n_actions
+    obs_mode = "symbolic"
 
     def __init__(self, actions):
         self.actions, self.t = list(actions), 0

@@ -21,6 +21,7 @@ from ptgm.goals.learned import (
 from ptgm.goals.pictures import replay_frames
 from ptgm.models.artifacts import ModelError
 from ptgm.pretrain.checkpoint import CheckpointError
+from ptgm.pretrain.train_low import LowLevelConfig, train_low
 
 WORLD = get_world("crafter")
 
@@ -122,6 +123,23 @@ def test_codebook_on_learned_goals(dataset, encoder, tmp_path):
     np.testing.assert_allclose(book.codes[0], embedder.embed(frame[None])[0], rtol=1e-5, atol=1e-6)
     with pytest.raises(CodebookError, match="embedder"):
         Codebook.load(result.out, embedder=make_embedder("state", WORLD).settings())
+
+
+def test_eval_low_measures_learned_goals_for_a_symbolic_policy(dataset, encoder, tmp_path, capsys):
+    # The policy reads the symbolic view, the codes are pixel embeddings: eval-low must step pixel
+    # envs and embed their frames (it once fed the learned embedder symbolic vectors).
+    cfg, _ = encoder
+    book = tmp_path / "book"
+    build_codebook(CodebookConfig(data=dataset, out=str(book), embedding="learned", encoder=cfg.out, n_codebook=4,
+                                  episodes=-1, sample_interval=8, reduce="pca", pictures=False), log=lambda *_: None)
+    low = tmp_path / "low"
+    train_low(LowLevelConfig(data=dataset, out=str(low), obs="symbolic", embedding="learned", encoder=cfg.out,
+                             hidden=32, batch_size=64, max_updates=10, eval_every=10, progress=False))
+    assert main(["eval-low", "--low", str(low), "--codebook", str(book), "--encoder", cfg.out, "--data", dataset,
+                 "--episodes", "2", "--steps", "6", "--cond-scale", "0", "--no-progress"]) == 0
+    assert "eval-low summary" in capsys.readouterr().out
+    fresh = json.loads((low / "eval_low.json").read_text())["per_kind"]["random"]["fresh"]
+    assert fresh["dist_reduction"] != 0.0  # the frames the goals are measured on move with the rollout
 
 
 def test_learned_needs_pixel_frames(tmp_path, encoder):

@@ -178,8 +178,9 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
     block_dist_start, block_dist_final (N, number of `embedder.blocks`): the distances per named part."""
     target = np.array([c for _, c in pairs], np.int64)
     envs = [copy.deepcopy(start.env) for start, _ in pairs]
-    obs = np.stack([start.obs for start, _ in pairs])
+    obs = np.stack([start.obs for start, _ in pairs])  # the envs' observation: pixels if anyone needs them
     symbolic = np.stack([start.symbolic for start, _ in pairs])
+    policy_obs = symbolic if policy.obs_mode == "symbolic" else obs
     goal_vecs = codebook.codes[target]
     goal_t = torch.from_numpy(goal_vecs)
     rng = np.random.default_rng(seed)
@@ -203,7 +204,7 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
         if mode == "random":
             actions = rng.integers(policy.n_actions, size=len(envs))
         else:
-            actions = policy.act(torch.from_numpy(obs), goal_t, cond_scale, deterministic, gen,
+            actions = policy.act(torch.from_numpy(policy_obs), goal_t, cond_scale, deterministic, gen,
                                  unconditional=mode == "uncond", current=torch.from_numpy(current)).numpy()
         for i, env in enumerate(envs):
             if not alive[i]:
@@ -230,17 +231,19 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
     embedder = codebook.load_embedder(world, cfg.encoder)
     codes = np.arange(codebook.n_codes if cfg.codes == 0 else min(cfg.codes, codebook.n_codes))
 
+    # One env mode serves both readers: a pixel env also reports the symbolic view in its info.
+    env_mode = "pixels" if "pixels" in (policy.obs_mode, embedder.needs) else "symbolic"
     rng = np.random.default_rng(cfg.seed)
-    fresh = fresh_starts(policy.obs_mode, cfg.episodes, rng)
+    fresh = fresh_starts(env_mode, cfg.episodes, rng)
     pairs = {"fresh": [(s, int(c)) for c in codes for s in fresh]}
     store, skipped = None, []
     if cfg.data is not None:
         store = EpisodeStore(cfg.data)
         if store.world != world.name:
             raise DatasetError(f"dataset {cfg.data} is of world {store.world!r}, the policy of {world.name!r}")
-        val, skipped = validation_starts(store, policy.obs_mode, cfg.episodes, cfg.steps, rng)
+        val, skipped = validation_starts(store, env_mode, cfg.episodes, cfg.steps, rng)
         pairs["val"] = [(s, int(c)) for c in codes for s in val]
-        pairs["reachable"], more = reachable_starts(store, codebook, codes, embedder, policy.obs_mode, cfg.episodes,
+        pairs["reachable"], more = reachable_starts(store, codebook, codes, embedder, env_mode, cfg.episodes,
                                                     cfg.steps, rng)
         skipped += more
         if not pairs["reachable"]:

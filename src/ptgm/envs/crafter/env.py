@@ -25,7 +25,7 @@ from typing import Any
 import crafter
 import gymnasium as gym
 import numpy as np
-from crafter import constants
+from crafter import constants, engine
 
 from ptgm.envs.base import OBS_MODES, SymbolicLayout, WorldSpec
 
@@ -79,6 +79,44 @@ class _OrderedSet(dict):
         del self[item]
 
 
+class _OrderedWorld(engine.World):
+    """Crafter's world, with chunks that list their creatures in insertion order.
+
+    Crafter keeps each chunk's creatures in a set, whose order follows memory addresses, and picks
+    which creature to despawn by index into it: trajectories then differ from run to run. Ordered
+    chunks make a seed and actions determine the trajectory."""
+
+    def reset(self, seed=None):
+        super().reset(seed)
+        self._chunks = collections.defaultdict(_OrderedSet)
+
+
+class _Crafter(crafter.Env):
+    """crafter.Env made deterministic, and cheap when no image is needed.
+
+    The changes are methods of subclasses, not functions patched onto an instance, so that a deep
+    copy of the env (eval-low copies its start states) steps and renders its own world."""
+
+    def __init__(self, length: int, images: bool):
+        super().__init__(length=length, seed=0)
+        self._world.__class__ = _OrderedWorld  # the class, not the object: crafter's views hold this world
+        self._images = images
+
+    def render(self, size=None):
+        # Crafter's night rendering draws noise from the world's RNG, so the world would evolve
+        # differently with and without images. Rendering here leaves the RNG untouched: the same
+        # seed and actions give the same trajectory in both modes (episodes replay either way).
+        random = self._world.random
+        state = random.get_state()
+        try:
+            return super().render(size)
+        finally:
+            random.set_state(state)
+
+    def _obs(self):
+        return self.render() if self._images else None
+
+
 class CrafterEnv(gym.Env):
     """One Crafter world. `reset(seed=s)` always builds the same world for the same `s`."""
 
@@ -96,17 +134,8 @@ class CrafterEnv(gym.Env):
             self.observation_space = gym.spaces.Box(0, 255, CRAFTER_SPEC.pixel_shape, np.uint8)
         else:
             self.observation_space = gym.spaces.Box(np.zeros_like(_SYMBOLIC_HIGH), _SYMBOLIC_HIGH, dtype=np.uint8)
-        self.crafter = crafter.Env(length=self.max_steps, seed=0)
-        # Crafter's night rendering draws noise from the world's RNG, so by default the world would
-        # evolve differently with and without images. Rendering here leaves the RNG untouched: the
-        # same seed and actions give the same trajectory in both modes (episodes replay either way).
-        render = self.crafter.render
-        self.crafter.render = lambda size=None: self._without_rng(render, size)
-        world_reset = self.crafter._world.reset
-        self.crafter._world.reset = lambda seed=None: self._reset_world(world_reset, seed)
-        if obs_mode == "symbolic" and render_mode is None:
-            # Rendering is most of Crafter's step time; the symbolic mode never needs the image.
-            self.crafter._obs = lambda: None
+        # Rendering is most of Crafter's step time; the symbolic mode never needs the image.
+        self.crafter = _Crafter(length=self.max_steps, images=obs_mode == "pixels" or render_mode is not None)
         self._world_seed: int | None = None
         self._counts = np.zeros(len(CRAFTER_SPEC.achievements), np.int64)
         self._unlocked = np.zeros(len(CRAFTER_SPEC.achievements), bool)
@@ -136,21 +165,6 @@ class CrafterEnv(gym.Env):
 
     def render(self):
         return self.crafter.render()
-
-    def _reset_world(self, world_reset, seed):
-        # Crafter keeps each chunk's creatures in a set, whose order follows memory addresses, and
-        # picks which creature to despawn by index into it: trajectories then differ from run to
-        # run. Insertion-ordered chunks make a seed and actions determine the trajectory.
-        world_reset(seed=seed)
-        self.crafter._world._chunks = collections.defaultdict(_OrderedSet)
-
-    def _without_rng(self, fn, *args):
-        random = self.crafter._world.random
-        state = random.get_state()
-        try:
-            return fn(*args)
-        finally:
-            random.set_state(state)
 
     # -- What the task layer may set ------------------------------------------------------------
     def set_inventory(self, items: dict[str, int]) -> None:
