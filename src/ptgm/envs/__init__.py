@@ -10,7 +10,7 @@ from pathlib import Path
 
 import gymnasium as gym
 
-from ptgm.envs.base import OBS_MODES, SymbolicLayout, WorldSpec, score_from_rates
+from ptgm.envs.base import OBS_MODES, SymbolicLayout, WorldSpec, env_obs_mode, score_from_rates
 from ptgm.envs.tasks import TaskEnv, TaskError, TaskSpec, get_task, load_tasks
 
 WORLDS = ("crafter",)
@@ -64,5 +64,5 @@ def make_player(name: str, seed: int, world: str = "crafter", random_action_prob
 
 __all__ = [
     "OBS_MODES", "WORLDS", "SymbolicLayout", "TaskEnv", "TaskError", "TaskSpec", "WorldSpec",
-    "PLAYERS", "get_task", "get_world", "load_tasks", "make_env", "make_player", "score_from_rates",
+    "PLAYERS", "env_obs_mode", "get_task", "get_world", "load_tasks", "make_env", "make_player", "score_from_rates",
 ]

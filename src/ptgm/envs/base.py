@@ -15,11 +15,18 @@ Its `info` always carries, on reset and on every step:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 OBS_MODES = ("pixels", "symbolic")
+
+
+def env_obs_mode(readers: Iterable[str]) -> str:
+    """The observation mode to build envs in so that every reader (an iterable of OBS_MODES) is served:
+    a pixel env also reports the symbolic view in `info["symbolic"]`, so pixels if anyone reads them."""
+    return "pixels" if "pixels" in set(readers) else "symbolic"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from ptgm.config import ConfigError
 from ptgm.data.store import DatasetError, EpisodeStore
-from ptgm.envs import get_world, make_env
+from ptgm.envs import env_obs_mode, get_world, make_env
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import GoalEmbedder, embed_episode
 from ptgm.io import provenance, save_json
@@ -231,8 +231,7 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
     embedder = codebook.load_embedder(world, cfg.encoder)
     codes = np.arange(codebook.n_codes if cfg.codes == 0 else min(cfg.codes, codebook.n_codes))
 
-    # One env mode serves both readers: a pixel env also reports the symbolic view in its info.
-    env_mode = "pixels" if "pixels" in (policy.obs_mode, embedder.needs) else "symbolic"
+    env_mode = env_obs_mode((policy.obs_mode, embedder.needs))
     rng = np.random.default_rng(cfg.seed)
     fresh = fresh_starts(env_mode, cfg.episodes, rng)
     pairs = {"fresh": [(s, int(c)) for c in codes for s in fresh]}

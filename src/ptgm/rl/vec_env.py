@@ -31,7 +31,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from ptgm.envs import OBS_MODES, get_world, make_env
+from ptgm.envs import OBS_MODES, env_obs_mode, get_world, make_env
 
 PAUSE = -1  # the action that holds an env still for one vector step
 Obs = dict[str, np.ndarray]  # observation mode -> (N, ...) batch
@@ -109,7 +109,7 @@ class TaskVecEnv:
         self.world = get_world(world)
         self.task = task
         self.n_envs = n_envs
-        env_mode = "pixels" if "pixels" in self.obs_modes else "symbolic"
+        env_mode = env_obs_mode(self.obs_modes)
         make = partial(_worker_env, world, env_mode, task, None if tasks_file is None else str(tasks_file))
         probe = make()  # fails here, in this process, on a bad task name or file
         probe.reset(seed=0)  # also compiles the world generator once, which forked workers inherit
