@@ -35,6 +35,7 @@ from ptgm.goals.embedders import StateEmbedder
 from ptgm.models.encoders import make_obs_encoder
 from ptgm.pretrain.episodes import Episodes
 
+
 @dataclass
 class Play:
     episodes: Episodes  # the played steps, the player's random ones marked as noise
