@@ -17,8 +17,8 @@ import yaml
 from ptgm.cli import build_parser, main
 from ptgm.config import ConfigError
 from ptgm.envs import get_world
-from ptgm.pipeline import (EXPERIMENTS, STAGE_FIELDS, Pretrained, RunConfig, experiment, load_run_config,
-                           pretrain_configs, render_config, rl_config, run)
+from ptgm.pipeline import (EXPERIMENTS, STAGE_FIELDS, Pretrained, RunConfig, _stage_config, experiment,
+                           load_run_config, pretrain_configs, render_config, rl_config, run)
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = "short_wood:\n  success: [collect_wood]\n  max_steps: 60\n"
@@ -129,6 +129,52 @@ def test_a_stage_recorded_before_a_setting_existed_matches_while_it_holds_its_de
     assert pretrain_differences(cfg, Pretrained(linked)) == ["low"]
 
 
+def test_a_dataset_linked_into_another_run_is_not_collected_again(tiny_run, tmp_path):
+    """Two experiments can share one dataset: the collect stage is done wherever its folder is linked
+    (where a stage wrote is not a setting); a stage that read another folder than the config gives is not."""
+    from ptgm.pipeline import STAGE_FILE, _collect_record, pretrain_configs, stage_status
+
+    config, out, _ = tiny_run
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "data").symlink_to(out / "data")
+    cfg = load_run_config(config, out=str(other))
+    at = Pretrained(other)
+    c = pretrain_configs(cfg, at)
+    assert stage_status("collect", at.data, _collect_record(c["collect"], cfg.val_frames)) == "done"
+    (other / "codebook").mkdir()
+    (other / "codebook" / STAGE_FILE).write_text((out / "codebook" / STAGE_FILE).read_text())
+    # a codebook copied over records the folder it read, not this run's: it is built again here
+    assert stage_status("codebook", at.codebook, c["codebook"]) == "other settings"
+    assert stage_status("codebook", at.codebook, dataclasses.replace(c["codebook"], out="elsewhere",
+                                                                     data=str(out / "data"))) == "done"
+
+
+def test_run_with_learned_goals_trains_the_encoder_and_every_stage_reads_goals_through_it(tmp_path):
+    """codebook.embedding 'learned': an encoder stage runs after collect, and the codebook, both
+    pre-trained policies, eval-low and the high level all get its folder."""
+    settings = tiny_config(tmp_path)
+    settings["collect"]["pixels"] = True
+    settings["encoder"] = {"steps": 4, "batch_size": 16, "max_frames": 1000, "eval_every": 4, "checkpoint_every": 4}
+    settings["codebook"]["embedding"] = settings["low"]["embedding"] = "learned"
+    settings["methods"] = ["ptgm"]
+    lines: list[str] = []
+    run(load_run_config(write_config(tmp_path, settings)), log=lines.append)
+    out = tmp_path / "run"
+    ran = [line.split("]")[0][1:] for line in lines if "] running ->" in line]
+    assert ran == ["collect", "train-encoder", "codebook", "train-low", "train-prior", "eval-low", "ptgm"]
+    assert any("validation retrieval: top-1" in line for line in lines)
+    encoder = str(out / "encoder")
+    for stage in ("codebook", "low", "prior", "eval_low", "rl/ptgm-short_wood-s0"):
+        assert json.loads((out / stage / "stage.json").read_text())["config"]["encoder"] == encoder, stage
+    assert json.loads((out / "codebook" / "codebook.json").read_text())["embedder"]["name"] == "learned"
+    assert Pretrained(out).check().learned_goals()
+
+    settings["low"]["embedding"] = "state"
+    with pytest.raises(ConfigError, match="low.embedding 'state' differs from codebook.embedding 'learned'"):
+        run(load_run_config(write_config(tmp_path, settings, "mismatch.yaml")), log=lambda _: None)
+
+
 def test_unknown_or_pipeline_set_stage_settings_are_errors_naming_the_valid_ones(tmp_path, capsys):
     settings = tiny_config(tmp_path)
     settings["high"]["kl_weight"] = 0.1
@@ -154,7 +200,9 @@ def test_stage_settings_in_a_file_are_laid_over_the_built_in_ones(tmp_path):
 def resolved(cfg: RunConfig) -> dict:
     """Every stage config `cfg` makes (pre-training, and each method's RL run), as plain data."""
     at = Pretrained(Path("out"))
-    stages = {k: dataclasses.asdict(v) for k, v in pretrain_configs(cfg, at).items()}
+    stages = {k: dataclasses.asdict(v) for k, v in pretrain_configs(cfg, at).items() if v is not None}
+    # the encoder's settings count even where the state embedding leaves the stage out
+    stages["encoder settings"] = dataclasses.asdict(_stage_config("encoder", cfg.encoder, data="", out="", seed=0))
     for method in cfg.methods:
         stages[method] = dataclasses.asdict(rl_config(cfg, method, cfg.task, 0, "run", at))
     top = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in STAGE_FIELDS}

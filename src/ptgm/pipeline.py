@@ -1,7 +1,10 @@
 """`ptgm run`: the whole PTGM pipeline on one config, from nothing to a report.
 
-    data -> split -> codebook -> low-level policy -> prior -> eval-low -> high-level PPO (PTGM)
-         -> flat PPO baseline (same task, same budget) -> report
+    data -> split -> [goal encoder] -> codebook -> low-level policy -> prior -> eval-low
+         -> high-level PPO (PTGM) -> flat PPO baseline (same task, same budget) -> report
+
+The goal encoder (`ptgm train-encoder`) is trained only for a codebook with the learned goal
+embedding; every later stage then reads its goals through it.
 
 Every stage writes into its own folder under `out` and, once complete, a `stage.json` holding the
 exact config it ran with. A stage whose `stage.json` matches the current config is skipped, so a
@@ -45,6 +48,7 @@ class RunConfig:
     collect: dict[str, Any] = field(default_factory=lambda: {  # `ptgm collect` settings (CollectConfig)
         "player": "scripted", "frames": 50_000, "workers": 2, "pixels": True})
     val_frames: int = 5_000  # validation frames of the split (paper: 10,000)
+    encoder: dict[str, Any] = field(default_factory=dict)  # `ptgm train-encoder` settings (learned goal embedding only)
     codebook: dict[str, Any] = field(default_factory=dict)  # `ptgm codebook` settings (CodebookConfig)
     low: dict[str, Any] = field(default_factory=lambda: {  # `ptgm train-low` settings (LowLevelConfig)
         "min_btwn_goals": 1, "max_btwn_goals": 10, "epochs": 10})
@@ -59,11 +63,14 @@ class RunConfig:
 
 
 # RunConfig fields that hold one stage's settings, in pipeline order.
-STAGE_FIELDS = ("collect", "codebook", "low", "prior", "eval_low", "high", "flat")
+STAGE_FIELDS = ("collect", "encoder", "codebook", "low", "prior", "eval_low", "high", "flat")
 # Settings the pipeline fills in itself (the folders it chains, the task, the seed): never in a stage's dict.
-PIPELINE_SET = {"collect": ("out", "seed"), "codebook": ("data", "out", "seed"), "low": ("data", "out", "seed"),
-                "prior": ("data", "out", "codebook", "seed"), "eval_low": ("low", "codebook", "data", "out", "seed"),
-                "high": ("task", "out", "seed", "low", "codebook", "prior"), "flat": ("task", "out", "seed")}
+# `encoder` is the goal encoder's folder when the codebook's embedding is 'learned', else None.
+PIPELINE_SET = {"collect": ("out", "seed"), "encoder": ("data", "out", "seed"),
+                "codebook": ("data", "out", "seed", "encoder"), "low": ("data", "out", "seed", "encoder"),
+                "prior": ("data", "out", "codebook", "seed", "encoder"),
+                "eval_low": ("low", "codebook", "data", "out", "seed", "encoder"),
+                "high": ("task", "out", "seed", "low", "codebook", "prior", "encoder"), "flat": ("task", "out", "seed")}
 # Downstream methods: PTGM's HighConfig settings that make each ablation, or None for flat PPO.
 # The ablations use the prior nowhere, so they also start from a fresh network.
 METHODS: dict[str, dict[str, Any] | None] = {
@@ -76,13 +83,14 @@ def stage_classes() -> dict[str, type]:
     from ptgm.data.collect import CollectConfig
     from ptgm.evaluate.eval_low import EvalLowConfig
     from ptgm.goals.build import CodebookConfig
+    from ptgm.goals.learned import EncoderConfig
     from ptgm.pretrain.train_low import LowLevelConfig
     from ptgm.pretrain.train_prior import PriorConfig
     from ptgm.rl.train_flat import FlatConfig
     from ptgm.rl.train_high import HighConfig
 
-    return {"collect": CollectConfig, "codebook": CodebookConfig, "low": LowLevelConfig, "prior": PriorConfig,
-            "eval_low": EvalLowConfig, "high": HighConfig, "flat": FlatConfig}
+    return {"collect": CollectConfig, "encoder": EncoderConfig, "codebook": CodebookConfig, "low": LowLevelConfig,
+            "prior": PriorConfig, "eval_low": EvalLowConfig, "high": HighConfig, "flat": FlatConfig}
 
 
 def load_run_config(path: str | Path | None, **overrides: Any) -> RunConfig:
@@ -142,7 +150,10 @@ def stage_status(name: str, folder: Path, cfg: Any) -> str:
     marker = folder / STAGE_FILE
     if marker.exists():
         done = load_json(marker, f"{name} stage record")
-        return "other settings" if changed_settings(done.get("config") or {}, cfg) else "done"
+        # Where the stage wrote is not a setting: a folder moved or linked here (e.g. a dataset shared by two
+        # experiments) holds the same stage. What it read from is, and still has to match.
+        changed = set(changed_settings(done.get("config") or {}, cfg)) - {"out", "collect.out"}
+        return "other settings" if changed else "done"
     return "started" if folder.exists() else "not run"
 
 
@@ -155,6 +166,10 @@ class Pretrained:
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    @property
+    def encoder(self) -> Path:
+        return self.root / "encoder"
 
     @property
     def codebook(self) -> Path:
@@ -173,25 +188,49 @@ class Pretrained:
         return self.root / "eval_low"
 
     def check(self) -> "Pretrained":
-        """Fail unless every pre-training stage here finished (its `stage.json` exists)."""
-        for folder in (self.data, self.codebook, self.low, self.prior):
+        """Fail unless every pre-training stage here finished (its `stage.json` exists), the goal encoder
+        included when the codebook's embedding is learned."""
+        folders = [self.data, self.codebook, self.low, self.prior]
+        if (self.codebook / STAGE_FILE).is_file() and self.learned_goals():
+            folders.insert(1, self.encoder)
+        for folder in folders:
             if not (folder / STAGE_FILE).is_file():
                 raise ArtifactError(f"{folder} is not a finished pre-training stage (no {STAGE_FILE}); give the "
                                     f"--out folder of a `ptgm run` that got past train-prior")
         return self
 
+    def learned_goals(self) -> bool:
+        """Whether the finished codebook here uses the learned goal embedding (so every stage needs the encoder)."""
+        record = load_json(self.codebook / STAGE_FILE, "codebook stage record")
+        return (record.get("config") or {}).get("embedding") == "learned"
+
+
+def goal_encoder(cfg: RunConfig, at: Pretrained) -> str | None:
+    """The goal encoder folder every goal-reading stage of `cfg` gets: `at.encoder` for the learned goal
+    embedding, None for the state one. The low-level policy's goals must be the codebook's."""
+    codebook = _stage_config("codebook", cfg.codebook, data="", out="", seed=0, encoder=None)
+    low = _stage_config("low", cfg.low, data="", out="", seed=0, encoder=None)
+    if low.embedding != codebook.embedding:
+        raise ConfigError(f"low.embedding {low.embedding!r} differs from codebook.embedding {codebook.embedding!r}: "
+                          f"the low-level policy is commanded the codebook's goals, so they must be embedded alike")
+    return str(at.encoder) if codebook.embedding == "learned" else None
+
 
 def pretrain_configs(cfg: RunConfig, at: Pretrained) -> dict[str, Any]:
-    """The config of every pre-training stage of `cfg`, writing under `at`."""
-    seed = cfg.seed
+    """The config of every pre-training stage of `cfg`, writing under `at`; "encoder" is None unless the
+    codebook's goal embedding is learned."""
+    seed, encoder = cfg.seed, goal_encoder(cfg, at)
     return {
         "collect": _stage_config("collect", cfg.collect, out=str(at.data), seed=seed),
-        "codebook": _stage_config("codebook", cfg.codebook, data=str(at.data), out=str(at.codebook), seed=seed),
-        "low": _stage_config("low", cfg.low, data=str(at.data), out=str(at.low), seed=seed),
+        "encoder": encoder and _stage_config("encoder", cfg.encoder, data=str(at.data), out=encoder, seed=seed),
+        "codebook": _stage_config("codebook", cfg.codebook, data=str(at.data), out=str(at.codebook), seed=seed,
+                                  encoder=encoder),
+        "low": _stage_config("low", cfg.low, data=str(at.data), out=str(at.low), seed=seed, encoder=encoder),
         "prior": _stage_config("prior", cfg.prior, data=str(at.data), out=str(at.prior), codebook=str(at.codebook),
-                               seed=seed),
+                               seed=seed, encoder=encoder),
         "eval_low": _stage_config("eval_low", cfg.eval_low, low=str(at.low), codebook=str(at.codebook),
-                                  data=str(at.data), out=str(at.eval_low / "eval_low.json"), seed=seed),
+                                  data=str(at.data), out=str(at.eval_low / "eval_low.json"), seed=seed,
+                                  encoder=encoder),
     }
 
 
@@ -205,8 +244,10 @@ def pretrain_differences(cfg: RunConfig, at: Pretrained) -> list[str]:
     want = pretrain_configs(cfg, at)
     want["collect"] = _collect_record(want["collect"], cfg.val_frames)
     folders = {"collect": at.data, "codebook": at.codebook, "low": at.low, "prior": at.prior}
+    if want["encoder"] is not None:
+        folders["encoder"] = at.encoder
     # Where a stage wrote and read is not a setting: a folder copied or linked elsewhere holds the same stage.
-    places = {"out", "data", "codebook", "collect.out"}
+    places = {"out", "data", "codebook", "encoder", "collect.out"}
     return [name for name, folder in folders.items()
             if set(changed_settings(load_json(folder / STAGE_FILE, f"{name} stage record").get("config") or {},
                                     want[name])) - places]
@@ -220,6 +261,7 @@ def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print)
     from ptgm.data.store import EpisodeStore
     from ptgm.evaluate.eval_low import eval_low, format_results
     from ptgm.goals.build import build_codebook
+    from ptgm.goals.learned import format_encoder_result, train_encoder
     from ptgm.pretrain.train_low import train_low
     from ptgm.pretrain.train_prior import train_prior
 
@@ -229,6 +271,9 @@ def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print)
     stats = dataset_stats(EpisodeStore(at.data))
     log(format_stats(stats))
     plot_stats(stats, at.data / "stats.png")  # where `ptgm data stats` puts it
+    if c["encoder"] is not None:
+        _stage("train-encoder", at.encoder, c["encoder"],
+               lambda: log(format_encoder_result(train_encoder(c["encoder"], progress=False))), log)
     _stage("codebook", at.codebook, c["codebook"], lambda: build_codebook(c["codebook"], log=log), log)
     _stage("train-low", at.low, c["low"], lambda: train_low(c["low"]), log)
     _stage("train-prior", at.prior, c["prior"], lambda: train_prior(c["prior"]), log)
@@ -246,7 +291,7 @@ def rl_config(cfg: RunConfig, method: str, task: str, seed: int, out: str | Path
     if ablation is None:
         return _stage_config("flat", {**cfg.flat, **overrides}, task=task, out=str(out), seed=seed)
     return _stage_config("high", {**cfg.high, **overrides, **ablation}, task=task, out=str(out), seed=seed,
-                         low=str(at.low), codebook=str(at.codebook), prior=str(at.prior))
+                         low=str(at.low), codebook=str(at.codebook), prior=str(at.prior), encoder=goal_encoder(cfg, at))
 
 
 def run_dir_name(method: str, task: str, seed: int) -> str:
@@ -305,6 +350,10 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
                   {"out": "runs/benchmark", "collect": {"frames": 1_000_000},
                    "low": {"epochs": 3, "goal_input": "relative"},
                    "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
+    "learned": ("The main job with the learned goal embedding: `ptgm train-encoder` (temporal contrast on the "
+                "dataset's frames, the role MineCLIP plays in the paper) embeds the codes and every goal; the "
+                "low-level policy and the prior still read the symbolic view. About 13 min more than the default.",
+                {"out": "runs/learned", "codebook": {"embedding": "learned"}, "low": {"embedding": "learned"}}),
     "ablations": ("The paper's ablations on the default pre-training: PTGM, without the goal prior (alpha = 0), "
                   "with continuous goals, and flat PPO, over 3 seeds. Other ablations are flags of the high "
                   "stage (kl_reward, low_level_steps, initialize_with_prior) or of the codebook (n_codebook).",
@@ -314,7 +363,7 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
 PAPER_NOTES = {("collect", "player"): "paper: human play, the VPT contractor data",
                ("collect", "frames"): "paper: ~30M frames",
                ("high", "gamma"): "paper: 0.999"}
-_PLACEHOLDERS = {"out": "", "seed": 0, "data": "", "codebook": "", "low": "", "prior": "", "task": ""}
+_PLACEHOLDERS = {"out": "", "seed": 0, "data": "", "codebook": "", "low": "", "prior": "", "task": "", "encoder": None}
 
 
 def experiment(name: str) -> RunConfig:
@@ -368,8 +417,7 @@ def write_configs(folder: str | Path) -> list[Path]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the whole pipeline on the built-in default (or --config)")
     p.add_argument("--config", help="experiment YAML (see configs/); flags below override it")
-    add_arguments(p, RunConfig, skip=("methods", "seeds", "collect", "codebook", "low", "prior", "eval_low", "high",
-                                      "flat"))
+    add_arguments(p, RunConfig, skip=("methods", "seeds", *STAGE_FIELDS))
     for name in ("out", "seed", "task", "val_frames"):
         p.set_defaults(**{name: None})
     p.set_defaults(fn=lambda args: run(load_run_config(

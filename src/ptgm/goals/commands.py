@@ -20,14 +20,9 @@ def _codebook(args: argparse.Namespace) -> None:
 
 
 def _train_encoder(args: argparse.Namespace) -> None:
-    from ptgm.goals.learned import EncoderConfig, train_encoder
+    from ptgm.goals.learned import EncoderConfig, format_encoder_result, train_encoder
 
-    result = train_encoder(from_args(EncoderConfig, args))
-    print(f"encoder: {result['out']} (dim {result['dim']}, {result['steps']} steps)")
-    retrieval = result.get("val_retrieval")
-    if retrieval:
-        print(f"validation retrieval: top-1 {retrieval['top1']:.3f} (chance {retrieval['chance']:.3f}), "
-              f"nearby-closer-than-other-episode {retrieval['pairwise']:.3f} (chance 0.5)")
+    print(format_encoder_result(train_encoder(from_args(EncoderConfig, args))))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

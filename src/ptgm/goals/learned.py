@@ -181,6 +181,16 @@ def temporal_retrieval(embed: Callable[[np.ndarray], np.ndarray], pool: FramePoo
 
 
 # -- training ----------------------------------------------------------------------------------------------------
+def format_encoder_result(result: dict[str, Any]) -> str:
+    """What `ptgm train-encoder` (and `ptgm run`'s encoder stage) prints about a trained encoder."""
+    lines = [f"encoder: {result['out']} (dim {result['dim']}, {result['steps']} steps)"]
+    retrieval = result.get("val_retrieval")
+    if retrieval:
+        lines.append(f"validation retrieval: top-1 {retrieval['top1']:.3f} (chance {retrieval['chance']:.3f}), "
+                     f"nearby-closer-than-other-episode {retrieval['pairwise']:.3f} (chance 0.5)")
+    return "\n".join(lines)
+
+
 def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the temporal-contrast encoder; returns what config.json records."""
     from torch.utils.tensorboard import SummaryWriter
