@@ -132,7 +132,8 @@ def test_eval_low_command_reports_every_policy_side_by_side(dataset, tmp_path, c
                              progress=False))
     store = EpisodeStore(dataset)
     goals = embed_episode(EMBEDDER, store.load(store.split_ids("train")[0], ["obs_symbolic"]))
-    Codebook(goals[[0, 30, 60]], EMBEDDER.settings(), [{"step": t} for t in (0, 30, 60)]).save(tmp_path / "cb")
+    stages = {"descriptions": [{"stage": st} for st in ("sleep", "wood", "sleep")]}
+    Codebook(goals[[0, 30, 60]], EMBEDDER.settings(), [{"step": t} for t in (0, 30, 60)], stages).save(tmp_path / "cb")
 
     assert main(["eval-low", "--low", str(low), "--codebook", str(tmp_path / "cb"), "--data", dataset,
                  "--episodes", "2", "--steps", "8", "--cond-scale", "0", "3", "--no-progress", "--seed", "4"]) == 0
@@ -152,6 +153,14 @@ def test_eval_low_command_reports_every_policy_side_by_side(dataset, tmp_path, c
         assert list(stats["block_reduction"]) == ["inventory", "view", "near", "time"]
     assert sum(line.startswith("distance reduction by part") for line in text.splitlines()) == 1 + len(kinds)
     assert len(results["starts"]["fresh"]) == 2 and len(results["starts"]["val"]) <= 2
+    # by the codes' stage of play: the rollouts split 2 codes to 1, and together give the summary
+    for name, stats in results["summary"].items():
+        by_stage = results["per_stage"][name]
+        assert list(by_stage) == ["sleep", "wood"] and [v["codes"] for v in by_stage.values()] == [2, 1]
+        assert by_stage["sleep"]["rollouts"] + by_stage["wood"]["rollouts"] == stats["rollouts"]
+        assert sum(v["reached"] * v["rollouts"] for v in by_stage.values()) == pytest.approx(
+            stats["reached"] * stats["rollouts"])
+    assert sum(line.lstrip().startswith(("sleep codes (2,", "wood codes (1,")) for line in text.splitlines()) == 2
 
     assert main(["eval-low", "--low", str(low), "--codebook", str(tmp_path / "nowhere")]) == 2
     assert "codebook" in capsys.readouterr().err

@@ -16,7 +16,10 @@ and measure
 - distance reduction: the Euclidean distance in embedding space between the start and the code,
   minus that distance after the K steps (positive: the policy moved towards the goal); for an
   embedding with named parts (`GoalEmbedder.blocks`: the state embedding's inventory, view, near
-  and time), the same per part, which says what of a goal the policy does get closer to.
+  and time), the same per part, which says what of a goal the policy does get closer to;
+
+and, where the codebook names each code's stage of play (sleep, wood, stone, ...), the reach rates
+per stage, which say on which kinds of goal the policy follows the command.
 
 The same starts, codes and K are measured for a uniformly random policy, for the unconditional
 policy (the null goal, no guidance) and for the goal-conditioned policy at each `cond_scale`, so
@@ -256,7 +259,9 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
                                               cfg.deterministic, cfg.seed, cfg.progress)
                           for kind, kind_pairs in pairs.items()}
 
-    results = summarise(rollouts, codes, list(embedder.blocks))
+    # Each code's stage of play as the codebook describes it (sleep, wood, stone, ...), to see where the goal steers.
+    stages = [d.get("stage", "?") for d in codebook.meta.get("descriptions") or []][: len(codes)]
+    results = summarise(rollouts, codes, list(embedder.blocks), stages if len(stages) == len(codes) else None)
     results.update({
         "config": cfg, "policy": str(cfg.low), "codebook_fingerprint": codebook.fingerprint,
         "starts": {kind: sorted({s.where for s, _ in kind_pairs}) for kind, kind_pairs in pairs.items()},
@@ -268,9 +273,10 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
 
 
 def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.ndarray,
-              blocks: list[str] | None = None) -> dict[str, Any]:
+              blocks: list[str] | None = None, stages: list[str] | None = None) -> dict[str, Any]:
     """Rates and mean distance reductions: per policy overall, per start kind, and per code; overall and per
-    start kind also per named part of the embedding (`blocks`, the columns of block_dist_*)."""
+    start kind also per named part of the embedding (`blocks`, the columns of block_dist_*); with `stages`
+    (one label per code), also per stage over all starts."""
     blocks = blocks or []
 
     def stats(r: dict[str, np.ndarray], mask: np.ndarray | None = None) -> dict[str, float] | None:
@@ -289,13 +295,22 @@ def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.n
             out["block_reduction"] = {b: float(v) for b, v in zip(blocks, reduction)}
         return out
 
-    summary, per_kind, per_code = {}, {}, {}
+    summary, per_kind, per_code, per_stage = {}, {}, {}, {}
+    stage_of = dict(zip(codes.tolist(), stages or []))
     for name, kinds in rollouts.items():
         joined = {k: np.concatenate([r[k] for r in kinds.values()]) for k in next(iter(kinds.values()))}
         summary[name] = with_blocks(joined)
         per_kind[name] = {kind: with_blocks(r) for kind, r in kinds.items()}
         per_code[name] = [stats(joined, joined["code"] == c) for c in codes]
-    return {"codes": codes.tolist(), "summary": summary, "per_kind": per_kind, "per_code": per_code}
+        if stages:
+            labels = np.array([stage_of[int(c)] for c in joined["code"]])
+            per_stage[name] = {st: {**stats(joined, labels == st), "codes": stages.count(st)}
+                               for st in sorted(set(stages), key=lambda st: (-stages.count(st), st))
+                               if (labels == st).any()}
+    results = {"codes": codes.tolist(), "summary": summary, "per_kind": per_kind, "per_code": per_code}
+    if per_stage:
+        results["per_stage"] = per_stage
+    return results
 
 
 def format_results(results: dict[str, Any]) -> str:
@@ -316,6 +331,10 @@ def format_results(results: dict[str, Any]) -> str:
         lines.append(f"{kind:>9} starts ({k[names[0]]['rollouts']} rollouts): reached " + ", ".join(
             f"{n} {100 * k[n]['reached']:.1f}%" for n in names) + " | distance reduction " + ", ".join(
             f"{n} {k[n]['dist_reduction']:+.3f}" for n in names))
+    for stage, first in results.get("per_stage", {}).get(names[0], {}).items():
+        st = {n: results["per_stage"][n][stage] for n in names}
+        lines.append(f"{stage:>9} codes ({first['codes']}, {first['rollouts']} rollouts): reached " + ", ".join(
+            f"{n} {100 * st[n]['reached']:.1f}%" for n in names))
     s = results["summary"]
     lines.append(f"eval-low summary ({len(results['codes'])} codes, {s[names[0]]['rollouts']} rollouts per policy, "
                  f"{'+'.join(results['per_kind'][names[0]])} starts): reached "
