@@ -354,6 +354,13 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
                 "dataset's frames, the role MineCLIP plays in the paper) embeds the codes and every goal; the "
                 "low-level policy and the prior still read the symbolic view. About 13 min more than the default.",
                 {"out": "runs/learned", "codebook": {"embedding": "learned"}, "low": {"embedding": "learned"}}),
+    "benchmark_learned": ("The benchmark's pre-training with the learned goal embedding (configs/learned.yaml "
+                          "on the 1M-frame dataset): the encoder holds 100k frames in memory instead of 20k. Link "
+                          "runs/benchmark/data into its --out to skip collecting the same data again.",
+                          {"out": "runs/benchmark_learned", "collect": {"frames": 1_000_000},
+                           "encoder": {"max_frames": 100_000}, "codebook": {"embedding": "learned"},
+                           "low": {"epochs": 3, "goal_input": "relative", "embedding": "learned"},
+                           "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
     "ablations": ("The paper's ablations on the default pre-training: PTGM, without the goal prior (alpha = 0), "
                   "with continuous goals, and flat PPO, over 3 seeds. Other ablations are flags of the high "
                   "stage (kl_reward, low_level_steps, initialize_with_prior) or of the codebook (n_codebook).",
