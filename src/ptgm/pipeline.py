@@ -352,8 +352,8 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
                    "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
     "learned": ("The main job with the learned goal embedding: `ptgm train-encoder` (temporal contrast on the "
                 "dataset's frames, the role MineCLIP plays in the paper) embeds the codes and every goal; the "
-                "low-level policy and the prior still read the symbolic view. The encoder's 2,000 steps took 8-13 "
-                "min on 2 shared cores (README), so this run does not fit the default's 15 minutes.",
+                "low-level policy and the prior still read the symbolic view. The encoder's 2,000 steps took 8.8 min "
+                "on 2 shared cores (README), so this run does not fit the default's 15 minutes.",
                 {"out": "runs/learned", "codebook": {"embedding": "learned"}, "low": {"embedding": "learned"}}),
     "benchmark_learned": ("The benchmark's pre-training with the learned goal embedding (configs/learned.yaml "
                           "on the 1M-frame dataset): the encoder holds 100k frames in memory instead of 20k. Link "
