@@ -36,6 +36,9 @@ from ptgm.config import ConfigError, add_arguments, changed_settings, field_help
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
 
 STAGE_FILE = "stage.json"
+# Where a stage wrote is not a setting: a folder moved or linked elsewhere (e.g. a dataset shared by two
+# experiments) holds the same stage. (`collect.out`: the collect stage records {collect: ..., val_frames}.)
+WRITTEN_TO = frozenset({"out", "collect.out"})
 
 
 @dataclass
@@ -150,9 +153,8 @@ def stage_status(name: str, folder: Path, cfg: Any) -> str:
     marker = folder / STAGE_FILE
     if marker.exists():
         done = load_json(marker, f"{name} stage record")
-        # Where the stage wrote is not a setting: a folder moved or linked here (e.g. a dataset shared by two
-        # experiments) holds the same stage. What it read from is, and still has to match.
-        changed = set(changed_settings(done.get("config") or {}, cfg)) - {"out", "collect.out"}
+        # Where it wrote is not a setting (WRITTEN_TO); what it read from still has to match.
+        changed = set(changed_settings(done.get("config") or {}, cfg)) - WRITTEN_TO
         return "other settings" if changed else "done"
     return "started" if folder.exists() else "not run"
 
@@ -246,8 +248,9 @@ def pretrain_differences(cfg: RunConfig, at: Pretrained) -> list[str]:
     folders = {"collect": at.data, "codebook": at.codebook, "low": at.low, "prior": at.prior}
     if want["encoder"] is not None:
         folders["encoder"] = at.encoder
-    # Where a stage wrote and read is not a setting: a folder copied or linked elsewhere holds the same stage.
-    places = {"out", "data", "codebook", "encoder", "collect.out"}
+    # Besides where each stage wrote, where a reused pre-training's stages read is not a setting either:
+    # they read each other, wherever the folder now is.
+    places = WRITTEN_TO | {"data", "codebook", "encoder"}
     return [name for name, folder in folders.items()
             if set(changed_settings(load_json(folder / STAGE_FILE, f"{name} stage record").get("config") or {},
                                     want[name])) - places]
