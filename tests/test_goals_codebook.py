@@ -17,7 +17,7 @@ from ptgm.goals.clustering import TooFewSamplesError, kmeans
 from ptgm.goals.codebook import Codebook, CodebookError
 from ptgm.goals.embedders import make_embedder
 from ptgm.goals.pictures import CLIP_FRAMES
-from ptgm.goals.sampling import action_history_counts, clustering_features, sample_goals
+from ptgm.goals.sampling import GoalSamples, action_history_counts, clustering_features, sample_goals, thin_static_goals
 from ptgm.io import save_json, save_npz
 
 WORLD = get_world("crafter")
@@ -117,6 +117,30 @@ def test_action_history_joins_the_clustering_feature(dataset):
     feats = clustering_features(with_history, 1.0)
     for block in (feats[:, : embedder.dim], feats[:, embedder.dim :]):
         assert np.sqrt(((block - block.mean(0)) ** 2).sum(1).mean()) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_thinning_drops_goals_that_did_not_move_since_the_last_kept_one():
+    # Episode "a": moves, then sits still for four samples (asleep), then moves again; episode "b"
+    # starts where "a" stopped, which must not count as standing still.
+    goals = np.array([[0], [1], [2], [2], [2.1], [2], [2.05], [3], [3], [4]], np.float32)
+    episode = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1], np.int32)
+    samples = GoalSamples(["a", "b"], episode, np.arange(10, dtype=np.int32), goals,
+                          np.arange(10, dtype=np.float32)[:, None])
+    assert thin_static_goals(samples, 0.0) is samples
+    thinned = thin_static_goals(samples, 0.5)  # threshold 0.5 x the median consecutive change, 0.525
+    np.testing.assert_array_equal(thinned.step, [0, 1, 2, 7, 8, 9])
+    np.testing.assert_array_equal(thinned.episode, [0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(thinned.action_history[:, 0], thinned.step)  # rows stay together
+    with pytest.raises(ValueError, match="min-goal-change"):
+        thin_static_goals(samples, -1.0)
+
+
+def test_thinning_in_the_codebook_keeps_fewer_goals_and_says_so(dataset, tmp_path):
+    full = build_codebook(config(dataset, tmp_path / "full"), log=quiet).codebook
+    thin = build_codebook(config(dataset, tmp_path / "thin", min_goal_change=1.0), log=quiet).codebook
+    assert thin.meta["n_sampled_before_thinning"] == full.meta["n_samples"]
+    assert thin.meta["n_samples"] < full.meta["n_samples"]
+    assert thin.n_codes == N_CODES
 
 
 def test_pca_and_none_reductions(dataset, tmp_path):

@@ -20,7 +20,7 @@ from ptgm.goals.clustering import REDUCERS, TooFewSamplesError, kmeans, reduce
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import EMBEDDERS, make_embedder
 from ptgm.goals.pictures import CodeView, describe_code, save_pictures
-from ptgm.goals.sampling import choose_episodes, clustering_features, sample_goals
+from ptgm.goals.sampling import choose_episodes, clustering_features, sample_goals, thin_static_goals
 from ptgm.io import provenance, sha256_bytes, sha256_file
 
 
@@ -33,6 +33,7 @@ class CodebookConfig:
     n_codebook: int = 100  # number of codes N, the size of the high-level action space (paper: 100)
     episodes: int = 50  # training episodes to sample goals from, drawn with --seed (-1: all; paper: 50)
     sample_interval: int = 4  # keep every k-th step; paper 50 on long videos, 4 here: ~5k goals from 50 Crafter episodes
+    min_goal_change: float = 0.0  # thin static stretches: keep a goal only if it moved this many median step-changes from the last kept one of its episode (0: keep all)
     action_history: int = 16  # H: add the counts of the previous H actions to the clustering feature (0: goals only)
     action_weight: float = 1.0  # weight of the action-history block against the goal block (both spread-normalised)
     reduce: str = "tsne"  # reduction before k-means: tsne (2-D, openTSNE) | pca (2-D) | none
@@ -72,15 +73,19 @@ def build_codebook(cfg: CodebookConfig, log=print) -> CodebookResult:
 
     clock = time.perf_counter()
     episode_ids = choose_episodes(store, cfg.episodes, cfg.seed)
-    samples = sample_goals(store, embedder, episode_ids, cfg.sample_interval, cfg.action_history, world.n_actions)
+    sampled = sample_goals(store, embedder, episode_ids, cfg.sample_interval, cfg.action_history, world.n_actions)
+    samples = thin_static_goals(sampled, cfg.min_goal_change)
     if len(samples) < cfg.n_codebook:
         raise TooFewSamplesError(
             f"asked for {cfg.n_codebook} codes but sampling gave only {len(samples)} goals ({len(episode_ids)} "
-            f"episodes, every {cfg.sample_interval} steps); lower --n-codebook, or sample more (more --episodes, "
-            f"smaller --sample-interval, or a larger dataset)")
+            f"episodes, every {cfg.sample_interval} steps, {len(sampled) - len(samples)} dropped as static); lower "
+            f"--n-codebook or --min-goal-change, or sample more (more --episodes, smaller --sample-interval, or a "
+            f"larger dataset)")
     features = clustering_features(samples, cfg.action_weight)
     timings["sample_s"] = time.perf_counter() - clock
-    log(f"sampled {len(samples)} goals from {len(episode_ids)} episodes; clustering features {features.shape[1]}-d")
+    thinned = f" ({len(sampled) - len(samples)} of {len(sampled)} dropped as static)" if cfg.min_goal_change else ""
+    log(f"sampled {len(samples)} goals from {len(episode_ids)} episodes{thinned}; "
+        f"clustering features {features.shape[1]}-d")
 
     clock = time.perf_counter()
     points = reduce(features, cfg.reduce, cfg.seed, cfg.perplexity, cfg.threads)
@@ -105,6 +110,7 @@ def build_codebook(cfg: CodebookConfig, log=print) -> CodebookResult:
         "manifest_sha256": sha256_file(store.root / MANIFEST),
         "train_episodes_sha256": sha256_bytes("\n".join(split["train"]).encode()),
         "n_samples": len(samples),
+        "n_sampled_before_thinning": len(sampled),
         "feature_dim": int(features.shape[1]),
         "sample_episode_ids": episode_ids,
         "descriptions": [{"text": v.description, "tags": v.tags, "stage": v.stage} for v in views],

@@ -77,6 +77,36 @@ def sample_goals(store: EpisodeStore, embedder: GoalEmbedder, episode_ids: list[
                        np.concatenate(goals), np.concatenate(history))
 
 
+def thin_static_goals(samples: GoalSamples, min_change: float) -> GoalSamples:
+    """Drop goals that barely differ from the last goal kept before them in their episode.
+
+    Long stretches where the view hardly changes (the player asleep, standing still) would
+    otherwise hold many samples, and since t-SNE + k-means share codes out roughly by sample count,
+    they would take a matching share of the codebook as near-duplicate codes that no policy can tell
+    apart. The rule reads only the goal embeddings, never a task or a label: a goal is kept when its
+    distance to the last kept goal of its episode is at least `min_change` times the median
+    distance between consecutive samples over all episodes (0 keeps everything).
+    """
+    if min_change < 0:
+        raise ValueError(f"--min-goal-change must be >= 0, got {min_change}")
+    if min_change == 0 or len(samples) < 2:
+        return samples
+    same_episode = samples.episode[1:] == samples.episode[:-1]
+    steps = np.linalg.norm(samples.goals[1:] - samples.goals[:-1], axis=1)[same_episode]
+    if len(steps) == 0:
+        return samples
+    threshold = min_change * float(np.median(steps))
+    keep = np.zeros(len(samples), bool)
+    last = -1
+    for i in range(len(samples)):
+        if last < 0 or samples.episode[i] != samples.episode[last] or \
+                np.linalg.norm(samples.goals[i] - samples.goals[last]) >= threshold:
+            keep[i] = True
+            last = i
+    return GoalSamples(samples.episode_ids, samples.episode[keep], samples.step[keep], samples.goals[keep],
+                       samples.action_history[keep])
+
+
 def clustering_features(samples: GoalSamples, action_weight: float) -> np.ndarray:
     """`[goal, action counts]`, each block divided by its spread (RMS distance to its mean) so that
     neither dominates by its units (goals lie in [0, 1], counts in [0, H]); `action_weight` then
