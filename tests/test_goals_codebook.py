@@ -135,8 +135,8 @@ def test_thinning_drops_goals_that_did_not_move_since_the_last_kept_one():
         thin_static_goals(samples, -1.0)
 
 
-def test_thinning_in_the_codebook_keeps_fewer_goals_and_says_so(dataset, tmp_path):
-    full = build_codebook(config(dataset, tmp_path / "full"), log=quiet).codebook
+def test_thinning_in_the_codebook_keeps_fewer_goals_and_says_so(built, dataset, tmp_path):
+    full = built.codebook  # the same settings with thinning off
     thin = build_codebook(config(dataset, tmp_path / "thin", min_goal_change=1.0), log=quiet).codebook
     assert thin.meta["n_sampled_before_thinning"] == full.meta["n_samples"]
     assert thin.meta["n_samples"] < full.meta["n_samples"]
