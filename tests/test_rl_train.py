@@ -170,6 +170,28 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(models, tmp_path):
     assert int(progress[-1]["env_steps"]) == resume_at + 128
 
 
+def test_a_resume_drops_an_evaluation_its_checkpoint_does_not_record(tmp_path):
+    """Killed between an evaluation's eval.csv row and the checkpoint after it, a run redoes that evaluation on resume;
+    the stale row must go, or eval.csv holds the step twice and `ptgm report` refuses it."""
+    cfg = PPOConfig(task="short_wood", out=str(tmp_path))
+    info = {"method": "flat", "task": "short_wood", "seed": 0, "models": {}}
+    agent = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(agent.parameters())
+    counters = {"iteration": 2, "env_steps": 128, "next_eval": 128, "last_eval": 0, "next_checkpoint": 192,
+                "seconds": 1.0}
+    run = Run(tmp_path, cfg, info)
+    run.save_checkpoint(agent, optimizer, counters)  # the periodic checkpoint, its evaluation at 128 still due
+    for step in (0, 128):
+        run.evals.append({"env_steps": step, "success_rate": 0.5})
+    resumed = Run(tmp_path, cfg, info)
+    assert [int(r["env_steps"]) for r in rows(tmp_path / "eval.csv")] == [0]
+    # Once a checkpoint records the evaluation at its step, a resume keeps that row.
+    resumed.evals.append({"env_steps": 128, "success_rate": 0.5})
+    resumed.save_checkpoint(agent, optimizer, {**counters, "next_eval": 256, "last_eval": 128})
+    Run(tmp_path, cfg, info)
+    assert [int(r["env_steps"]) for r in rows(tmp_path / "eval.csv")] == [0, 128]
+
+
 def test_resuming_with_other_settings_is_refused(models, tmp_path, capsys):
     out = tmp_path / "other"
     args = ["train-flat", *common(models, out, 64), "--steps-per-iter", "64", "--batch-size", "32"]

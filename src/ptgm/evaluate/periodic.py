@@ -3,8 +3,9 @@
 Every evaluation plays the same worlds, `EVAL_SEED_BASE + i` for i < episodes, spread over the
 evaluation env's workers (an env that finishes takes the next world; when none is left it idles).
 The same worlds at every point and for every method make curves comparable point by point.
-Training worlds are derived from the run's seed and then drawn from each env's RNG over [0, 2**31 - 1), so
-an evaluation world is also met in training only by a chance of about 1e-5 per run.
+Training worlds are derived from the run's seed and each episode's number (`TaskVecEnv.reset`), so an
+evaluation world is also met in training only when Crafter's world hashes collide: a chance of the order
+of 1e-4 per run.
 
 Besides the task's success rate, every point records how often each of the world's achievements
 was unlocked (in at least one step of an episode) and the score over those rates

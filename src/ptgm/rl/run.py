@@ -115,7 +115,11 @@ class Run:
         self.start_env_steps = 0 if self.counters is None else int(self.counters["env_steps"])
         if self.counters is not None:
             self.progress.truncate_after(self.start_env_steps)
-            self.evals.truncate_after(self.start_env_steps)
+            # An evaluation at the checkpoint's own step is kept only if the checkpoint records it: one logged after
+            # it (a kill between the row and the next save) is redone on resume, and two rows at one step would make
+            # eval.csv unreadable for `ptgm report`.
+            evaluated = self.counters.get("last_eval") == self.start_env_steps
+            self.evals.truncate_after(self.start_env_steps if evaluated else self.start_env_steps - 1)
         self._writer: SummaryWriter | None = None
 
     @property
@@ -142,8 +146,10 @@ class Run:
     def writer(self) -> SummaryWriter:
         # Opened on first use: its background thread should not exist yet when env workers are forked.
         if self._writer is None:
-            # purge_step drops TensorBoard events the interrupted run logged after its checkpoint.
-            self._writer = SummaryWriter(str(self.path / "tb"), purge_step=self.start_env_steps if self.resumed else None)
+            # purge_step drops TensorBoard events the interrupted run logged after its checkpoint (at steps >= it, so
+            # +1 keeps the ones logged at the checkpoint's own step).
+            self._writer = SummaryWriter(str(self.path / "tb"),
+                                         purge_step=self.start_env_steps + 1 if self.resumed else None)
         return self._writer
 
     def log(self, env_steps: int, row: dict[str, Any]) -> None:

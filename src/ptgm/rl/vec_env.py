@@ -9,7 +9,9 @@ boundaries itself instead of letting the vector env autoreset:
 - an env can be *paused* (action `PAUSE`): its worker returns the last observation without
   stepping the world. A high-level step pauses an env whose episode ended mid-way while the
   others finish their low-level steps; evaluation pauses envs that have no episode left to play;
-- ended envs are reset together at the end of the transition, with the next world seed.
+- ended envs are reset together at the end of the transition: in evaluation into the next world of
+  the list; in training into the env's next world (Crafter derives each episode's world from the
+  env's seed and the episode's number).
 
 A transition (`Transition`) reports, per env, the task reward summed over its env steps, how many
 env steps it took (budgets and curves count env steps), whether the episode ended and how, and
@@ -70,7 +72,7 @@ class EpisodeStats:
     """One finished episode."""
 
     env: int  # which env played it
-    world_seed: int  # the world it was played in
+    world_seed: int  # the seed of its world (training: the env's seed, which with the episode's number fixes the world)
     episode_return: float  # sum of the task rewards
     length: int  # environment steps
     success: bool  # the task's success event happened
@@ -135,8 +137,8 @@ class TaskVecEnv:
     def reset(self, seed: int | None = None, seeds: Sequence[int] | None = None) -> Obs:
         """Start new episodes in every env.
 
-        `seed`: training; the first worlds are `seed`, `seed + 1`, ... and later worlds follow each
-        env's own seeded RNG, forever. `seeds`: evaluation; exactly these worlds are played, in
+        `seed`: training; env i plays the worlds Crafter derives from the seed `seed + i` and each
+        episode's number, forever. `seeds`: evaluation; exactly these worlds are played, in
         order, and an env with no world left goes idle."""
         if seeds is not None:
             self._seeds = deque(int(s) for s in seeds)
