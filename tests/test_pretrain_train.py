@@ -1,6 +1,7 @@
 """Training the low-level policy and the prior: learning, resuming, the CLI and its outputs."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -200,6 +201,38 @@ def test_resumed_run_continues_from_checkpoint_and_matches_uninterrupted(dataset
     # a longer budget is the same run, extended
     _, longer = train_low(low_config(dataset, tmp_path / "cut", epochs=2))
     assert longer["resumed_from"] == full_metrics["updates"] and longer["updates"] == 2 * full_metrics["updates"]
+
+
+def test_a_checkpoint_is_not_resumed_with_another_codebook_or_split(dataset, codebook_dir, tmp_path):
+    """The settings name the codebook and the dataset by path; what is at the path may have changed since."""
+    data, book = tmp_path / "data", tmp_path / "codebook"
+    shutil.copytree(dataset, data)
+    shutil.copytree(codebook_dir, book)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_update_12(update):
+        if update == 12:
+            raise Killed
+
+    def config():
+        return PriorConfig(data=str(data), codebook=str(book), out=str(tmp_path / "prior"), hidden=32, batch_size=64,
+                           lr=1e-3, epochs=1, eval_every=5, checkpoint_every=5, progress=False)
+
+    with pytest.raises(Killed):
+        train_prior(config(), on_update=kill_at_update_12)
+    started_with = Codebook.load(book)
+    Codebook(started_with.codes[::-1].copy(), started_with.embedder, started_with.sources[::-1]).save(book)
+    with pytest.raises(CheckpointError, match="codebook"):
+        train_prior(config())
+    started_with.save(book)
+    split_dataset(EpisodeStore(data), val_frames=1500)  # other validation episodes
+    with pytest.raises(CheckpointError, match="split"):
+        train_prior(config())
+    split_dataset(EpisodeStore(data), val_frames=1000)  # the split it was started with: it resumes
+    _, metrics = train_prior(config())
+    assert metrics["resumed_from"] == 10
 
 
 def test_prior_learns_codes_better_than_the_majority(dataset, codebook_dir, tmp_path):

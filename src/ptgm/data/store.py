@@ -127,6 +127,11 @@ class EpisodeStore:
         """Checksum of the episode list: names exactly these episodes with exactly these contents."""
         return sha256_bytes("\n".join(f"{e.id}:{e.sha256}" for e in self.episodes).encode())
 
+    @property
+    def split_id(self) -> str:
+        """Checksum of the split: which episodes train and which validate (splitting again changes it)."""
+        return sha256_bytes(("\n".join(self.split_ids("train")) + "\n|\n" + "\n".join(self.split_ids("val"))).encode())
+
     def episode(self, ep_id: str) -> EpisodeInfo:
         if ep_id not in self._by_id:
             raise DatasetError(f"{self.root}: no episode {ep_id!r} in the manifest")

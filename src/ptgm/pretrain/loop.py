@@ -83,8 +83,12 @@ class Objective(Protocol):
 
 
 def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distributed, command: str,
-        dataset_id: str, on_update: Callable[[int], None] | None = None) -> dict[str, Any]:
+        dataset_id: str, on_update: Callable[[int], None] | None = None, *,
+        inputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train `model` on `objective` until cfg.epochs / cfg.max_updates; resumes from cfg.out/checkpoint.
+
+    `inputs`: the identities of what else the training reads (split, goal embedder, codebook): a checkpoint
+    made with other ones is not resumed, although its settings, which name them by path, may be the same.
 
     Saves the best-validation weights to cfg.out (model.save) and returns the run's metrics."""
     out = Path(cfg.out)
@@ -104,7 +108,7 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
                                 "last": None, "last_eval_update": None, "train_seconds": 0.0}
     saved = read_counters(out / "checkpoint")
     if saved is not None:
-        _check_resumable(saved, cfg, dataset_id, dist, out)
+        _check_resumable(saved, cfg, dataset_id, dist, out, inputs or {})
         counters.update(load_checkpoint(out / "checkpoint", model, optimizer))
     start = counters["update"]
     net = DistributedDataParallel(model) if dist.enabled else model
@@ -162,7 +166,7 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
             if dist.is_main and (update % cfg.checkpoint_every == 0 or update == total):
                 save_checkpoint(out / "checkpoint", model, optimizer,
                                 {**counters, "update": update, "config": dataclasses.asdict(cfg),
-                                 "dataset_id": dataset_id, "world_size": dist.world_size})
+                                 "dataset_id": dataset_id, "world_size": dist.world_size, "inputs": inputs or {}})
             if on_update is not None:
                 on_update(update)
     bar.close()
@@ -187,8 +191,8 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
 
 
 def _check_resumable(saved: dict[str, Any], cfg: PretrainConfig, dataset_id: str, dist: Distributed,
-                     out: Path) -> None:
-    """A checkpoint may only be continued by the same run: same settings, data and process count."""
+                     out: Path, inputs: dict[str, Any]) -> None:
+    """A checkpoint may only be continued by the same run: same settings, data, inputs and process count."""
     now, before = to_jsonable(cfg), saved.get("config", {})
     changed = [k for k in changed_settings(before, cfg) if k not in RESUMABLE_CHANGES]
     where = f"{out} holds a training checkpoint of another run"
@@ -197,6 +201,13 @@ def _check_resumable(saved: dict[str, Any], cfg: PretrainConfig, dataset_id: str
             f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed) + "); use another --out or the same settings")
     if saved.get("dataset_id") != dataset_id:
         raise CheckpointError(f"{where} (trained on other data); use another --out")
+    before_inputs = saved.get("inputs")  # None: a checkpoint from before they were recorded, nothing to compare
+    if before_inputs is not None:
+        changed = sorted(k for k in set(before_inputs) | set(inputs) if before_inputs.get(k) != inputs.get(k))
+        if changed:
+            raise CheckpointError(f"{where} (made with another " + ", ".join(
+                f"{k}: {before_inputs.get(k)!r} -> {inputs.get(k)!r}" for k in changed)
+                + "); use another --out, or the inputs it was started with")
     if saved.get("world_size") != dist.world_size:
         raise CheckpointError(f"{where} (started with {saved.get('world_size')} processes, now {dist.world_size}); "
                               f"resume with the same number of processes")

@@ -151,7 +151,7 @@ def train_low(cfg: LowLevelConfig, on_update=None, dist: Distributed | None = No
             counts = dist.sum(np.bincount(train.actions[train.chosen], minlength=world.n_actions))
             weights = action_weights(counts, cfg.action_balance)
         metrics = fit(cfg, policy, LowLevelObjective(cfg, train, val, weights), dist, "ptgm train-low", store.dataset_id,
-                      on_update)
+                      on_update, inputs={"split": store.split_id, "embedder": embedder.settings()})
         return policy, metrics
     finally:
         if own_dist:

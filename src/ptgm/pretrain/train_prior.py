@@ -120,7 +120,8 @@ def train_prior(cfg: PriorConfig, on_update=None, dist: Distributed | None = Non
         torch.manual_seed(cfg.seed)
         prior = GoalPrior(world, cfg.obs, codebook.n_codes, codebook.fingerprint, cfg.hidden)
         metrics = fit(cfg, prior, PriorObjective(cfg, codebook, train, val), dist, "ptgm train-prior",
-                      store.dataset_id, on_update)
+                      store.dataset_id, on_update, inputs={"split": store.split_id, "embedder": embedder.settings(),
+                                                           "codebook": codebook.fingerprint})
         return prior, metrics
     finally:
         if own_dist:

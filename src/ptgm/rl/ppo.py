@@ -175,7 +175,7 @@ def collect_rollout(agent: ActorCritic, env: TaskVecEnv, obs: Obs, horizon: int,
             prior_logits = prior(torch.from_numpy(obs[prior.obs_mode]))
             kls.append(kl_divergence(dist.logits, prior_logits))
         step = env.step(action.numpy())
-        reward = torch.from_numpy(step.reward).float()
+        reward = torch.tensor(step.reward, dtype=torch.float32)  # a copy: the KL and bootstrap terms are added in place
         if prior is not None:
             reward += kl_reward(dist.logits, prior_logits, kl_coef)
         truncated = step.truncated & ~step.terminated
