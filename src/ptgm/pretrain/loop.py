@@ -92,6 +92,7 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
 
     Saves the best-validation weights to cfg.out (model.save) and returns the run's metrics."""
     out = Path(cfg.out)
+    inputs = inputs or {}
     if cfg.batch_size % dist.world_size:
         raise ConfigError(f"--batch-size {cfg.batch_size} must be a multiple of the {dist.world_size} processes")
     batch_per_rank = cfg.batch_size // dist.world_size
@@ -108,7 +109,7 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
                                 "last": None, "last_eval_update": None, "train_seconds": 0.0}
     saved = read_counters(out / "checkpoint")
     if saved is not None:
-        _check_resumable(saved, cfg, dataset_id, dist, out, inputs or {})
+        _check_resumable(saved, cfg, dataset_id, dist, out, inputs)
         counters.update(load_checkpoint(out / "checkpoint", model, optimizer))
     start = counters["update"]
     net = DistributedDataParallel(model) if dist.enabled else model
@@ -166,7 +167,7 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
             if dist.is_main and (update % cfg.checkpoint_every == 0 or update == total):
                 save_checkpoint(out / "checkpoint", model, optimizer,
                                 {**counters, "update": update, "config": dataclasses.asdict(cfg),
-                                 "dataset_id": dataset_id, "world_size": dist.world_size, "inputs": inputs or {}})
+                                 "dataset_id": dataset_id, "world_size": dist.world_size, "inputs": inputs})
             if on_update is not None:
                 on_update(update)
     bar.close()
