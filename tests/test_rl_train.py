@@ -192,13 +192,22 @@ def test_a_resume_drops_an_evaluation_its_checkpoint_does_not_record(tmp_path):
     assert [int(r["env_steps"]) for r in rows(tmp_path / "eval.csv")] == [0, 128]
 
 
-def test_resuming_with_other_settings_is_refused(models, tmp_path, capsys):
+def test_resuming_with_other_settings_is_refused(models, tmp_path, capsys, monkeypatch):
     out = tmp_path / "other"
     args = ["train-flat", *common(models, out, 64), "--steps-per-iter", "64", "--batch-size", "32"]
     assert main(args) == 0
     assert main([*args, "--lr", "0.001"]) == 2
     err = capsys.readouterr().err
     assert "lr: 0.0003 -> 0.001" in err and "another --out" in err
+    # the same tasks file spelled as a relative path is the same setting
+    monkeypatch.chdir(models)
+    relative = [*args]
+    relative[relative.index("--tasks-file") + 1] = "tasks.yaml"
+    assert main(relative) == 0, capsys.readouterr().err
+    (models / "tasks_copy.yaml").write_text((models / "tasks.yaml").read_text())
+    relative[relative.index("--tasks-file") + 1] = "tasks_copy.yaml"
+    assert main(relative) == 2
+    assert "tasks_file" in capsys.readouterr().err
 
 
 def test_missing_prior_is_a_clear_error(models, tmp_path, capsys):

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import inspect
 import io
+import os
 import tokenize
 import types
 import typing
@@ -117,6 +118,20 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
     return cls(**data)
 
 
+def same_setting(saved: Any, value: Any) -> bool:
+    """Whether the recorded setting `saved` (JSON) equals `value`. Two spellings of one existing file or
+    folder (relative and absolute, or through a link) are the same setting: what a path names, not how."""
+    value = to_jsonable(value)
+    if saved == value:
+        return True
+    if isinstance(saved, str) and isinstance(value, str):
+        try:
+            return os.path.samefile(saved, value)
+        except (OSError, ValueError):  # either does not exist (or is not a path at all)
+            return False
+    return False
+
+
 def changed_settings(saved: dict[str, Any], cfg: Any, prefix: str = "") -> list[str]:
     """Names of the settings of `cfg` (a dataclass, or a dict of settings and dataclasses) that differ from
     `saved`, the same config recorded as JSON; nested ones as `outer.inner`.
@@ -135,7 +150,7 @@ def changed_settings(saved: dict[str, Any], cfg: Any, prefix: str = "") -> list[
                 changed.append(prefix + key)
         elif isinstance(saved[key], dict) and (isinstance(value, dict) or dataclasses.is_dataclass(value)):
             changed += changed_settings(saved[key], value, f"{prefix}{key}.")
-        elif saved[key] != to_jsonable(value):
+        elif not same_setting(saved[key], value):
             changed.append(prefix + key)
     return sorted(changed)
 

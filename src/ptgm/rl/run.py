@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from ptgm.config import load_yaml, save_yaml
-from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json
+from ptgm.config import changed_settings, load_yaml, save_yaml
+from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
 from ptgm.pretrain.checkpoint import load_checkpoint, read_counters, save_checkpoint
 
 RUN_FORMAT = "ptgm-rl-run/1"
@@ -128,11 +128,10 @@ class Run:
 
     def _check_same_run(self) -> None:
         old = load_yaml(self.path / "config.yaml")
-        new = asdict(self.config)
-        diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new)
-                if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)}
+        new = to_jsonable(self.config)
+        diff = [k for k in changed_settings(old, self.config) if k not in RESUMABLE_CHANGES]
         if diff:
-            changes = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in sorted(diff.items())))
+            changes = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
             raise RunError(f"{self.path} holds a run with other settings ({changes}); use another --out to start a "
                            f"new run, or the same settings to resume it (only --steps may change)")
         old_info = load_json(self.path / "run.json", "run description")
