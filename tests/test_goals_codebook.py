@@ -151,15 +151,20 @@ def test_pca_and_none_reductions(dataset, tmp_path):
 
 
 # -- loading checks -----------------------------------------------------------------------------------------------
-def test_load_refuses_another_embedder_or_dimension_or_dataset(built):
+def test_load_refuses_another_embedder_or_dimension_or_dataset(built, dataset):
     settings = make_embedder("state", WORLD).settings()
     Codebook.load(built.out, embedder=settings, dim=settings["dim"])  # matches
     with pytest.raises(CodebookError, match="embedder"):
         Codebook.load(built.out, embedder={**settings, "name": "learned", "encoder": "abc"})
     with pytest.raises(CodebookError, match="dimension 56, but the caller expects 64"):
         Codebook.load(built.out, dim=64)
-    with pytest.raises(CodebookError, match="dataset"):
-        Codebook.load(built.out, dataset_id="0" * 64)
+    store = EpisodeStore(dataset)
+    book = Codebook.load(built.out)
+    book.check_data(store.dataset_id, store.split_ids("train"))  # the split it was built from
+    with pytest.raises(CodebookError, match="built from dataset"):
+        book.check_data("0" * 64, store.split_ids("train"))
+    with pytest.raises(CodebookError, match="another split"):
+        book.check_data(store.dataset_id, store.split_ids("train")[1:])
 
 
 def test_load_refuses_edited_codes_or_samples(built, tmp_path):
@@ -194,6 +199,21 @@ def test_more_codes_than_samples_is_refused(dataset, tmp_path):
     same[:3] = [[1, 1], [2, 2], [3, 3]]
     with pytest.raises(TooFewSamplesError, match="only 4 distinct goal samples"):
         kmeans(same, 5, seed=0)
+
+
+def test_no_two_codes_are_the_same_goal():
+    """Samples of one state with other action histories share a goal but not a point: the representative
+    of each cluster must be a goal no other code already is."""
+    # two symmetric blobs: the first point of each is its centre, the representative when goals are ignored
+    blob = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1], [2, 2], [-2, -2], [2, -2], [-2, 2]], np.float32) / 10
+    points = np.concatenate([blob, blob + 5])
+    goals = np.arange(18, dtype=np.float32)[:, None].repeat(3, axis=1)
+    goals[9] = goals[0]
+    assert sorted(kmeans(points, 2, seed=0).chosen) == [0, 9]
+    chosen = kmeans(points, 2, seed=0, goals=goals).chosen
+    assert len(np.unique(goals[chosen], axis=0)) == 2 and sorted(chosen % 9).count(0) == 1
+    with pytest.raises(TooFewSamplesError, match="only 2 distinct goal samples"):
+        kmeans(points, 3, seed=0, goals=np.repeat(np.eye(2, 3, dtype=np.float32), 9, axis=0))
 
 
 def test_unsplit_and_empty_datasets_are_refused(dataset, tmp_path):

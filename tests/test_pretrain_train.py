@@ -14,7 +14,7 @@ from ptgm.data.collect import CollectConfig, collect
 from ptgm.data.split import split_dataset
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world
-from ptgm.goals.codebook import Codebook
+from ptgm.goals.codebook import Codebook, CodebookError
 from ptgm.goals.embedders import embed_episode, make_embedder
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
@@ -236,6 +236,21 @@ def test_a_checkpoint_is_not_resumed_with_another_codebook_or_split(dataset, cod
     (tmp_path / "book_link").symlink_to(book)
     _, metrics = train_prior(dataclasses.replace(config(), data="data", codebook="book_link", out="prior"))
     assert metrics["resumed_from"] == 10
+
+
+def test_the_prior_refuses_a_codebook_built_from_other_data(dataset, codebook_dir, tmp_path):
+    book = Codebook.load(codebook_dir)
+    store = EpisodeStore(dataset)
+    config = PriorConfig(data=dataset, codebook=str(tmp_path / "book"), out=str(tmp_path / "prior"), hidden=32,
+                         max_updates=2, progress=False)
+    Codebook(book.codes, book.embedder, book.sources, {"dataset_id": "0" * 64}).save(tmp_path / "book")
+    with pytest.raises(CodebookError, match="built from dataset 000000000000"):
+        train_prior(config)
+    other_split = {"dataset_id": store.dataset_id, "train_episodes_sha256": "0" * 64}
+    Codebook(book.codes, book.embedder, book.sources, other_split).save(tmp_path / "book")
+    with pytest.raises(CodebookError, match="another split"):
+        train_prior(config)
+    assert not (tmp_path / "prior").exists()
 
 
 def test_prior_learns_codes_better_than_the_majority(dataset, codebook_dir, tmp_path):

@@ -91,7 +91,7 @@ def build_codebook(cfg: CodebookConfig, log=print) -> CodebookResult:
     points = reduce(features, cfg.reduce, cfg.seed, cfg.perplexity, cfg.threads)
     timings["reduce_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    clusters = kmeans(points, cfg.n_codebook, cfg.seed)
+    clusters = kmeans(points, cfg.n_codebook, cfg.seed, samples.goals)
     timings["kmeans_s"] = time.perf_counter() - clock
     log(f"{cfg.reduce} {timings['reduce_s']:.1f}s, k-means {timings['kmeans_s']:.1f}s")
 

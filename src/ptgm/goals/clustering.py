@@ -44,9 +44,13 @@ def reduce(features: np.ndarray, method: str, seed: int, perplexity: float = 30.
     raise ValueError(f"unknown reduction {method!r}; valid: {', '.join(REDUCERS)}")
 
 
-def kmeans(points: np.ndarray, n_clusters: int, seed: int) -> Clusters:
-    """k-means with k-means++ initialisation, then, per cluster, the member nearest to its centre."""
-    n_distinct = len(np.unique(points, axis=0))
+def kmeans(points: np.ndarray, n_clusters: int, seed: int, goals: np.ndarray | None = None) -> Clusters:
+    """k-means with k-means++ initialisation, then, per cluster, the member nearest to its centre.
+
+    `goals` (M, D): each point's goal. Two points can share a goal (same state, other action history); the
+    representatives then skip a goal another cluster already took, so that no two codes are the same goal."""
+    goal_ids = np.unique(points if goals is None else goals, axis=0, return_inverse=True)[1].reshape(-1)
+    n_distinct = int(goal_ids.max()) + 1 if len(goal_ids) else 0
     if n_distinct < n_clusters:
         raise TooFewSamplesError(
             f"asked for {n_clusters} codes but there are only {n_distinct} distinct goal samples ({len(points)} "
@@ -59,12 +63,14 @@ def kmeans(points: np.ndarray, n_clusters: int, seed: int) -> Clusters:
     labels = fit.labels_.astype(np.int32)
     centers = fit.cluster_centers_.astype(np.float32)
     chosen = np.empty(n_clusters, np.int64)
+    taken = np.zeros(n_distinct, bool)  # goals already chosen as a code
     for c in range(n_clusters):
-        members = np.flatnonzero(labels == c)
-        if len(members) == 0:  # k-means left a cluster empty: give it the nearest sample not yet chosen
-            members = np.setdiff1d(np.arange(len(points)), chosen[:c])
-            labels[members[np.argmin(((points[members] - centers[c]) ** 2).sum(axis=1))]] = c
-            members = np.flatnonzero(labels == c)
+        members = np.flatnonzero((labels == c) & ~taken[goal_ids])
+        if len(members) == 0:  # empty, or only goals taken already: the nearest sample with a free goal joins it
+            free = np.flatnonzero(~taken[goal_ids])  # chosen samples' goals are taken, so they are not free
+            labels[free[np.argmin(((points[free] - centers[c]) ** 2).sum(axis=1))]] = c
+            members = np.flatnonzero((labels == c) & ~taken[goal_ids])
         distance = ((points[members] - centers[c]) ** 2).sum(axis=1)
         chosen[c] = members[np.argmin(distance)]
+        taken[goal_ids[chosen[c]]] = True
     return Clusters(points.astype(np.float32), labels, centers, chosen)

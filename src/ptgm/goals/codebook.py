@@ -18,7 +18,7 @@ import numpy as np
 
 from ptgm.envs import WorldSpec
 from ptgm.goals.embedders import GoalEmbedder, make_embedder
-from ptgm.io import ArtifactError, load_json, load_npz, save_json, save_npz
+from ptgm.io import ArtifactError, load_json, load_npz, save_json, save_npz, sha256_bytes
 
 CODEBOOK_FORMAT = "ptgm-codebook/1"
 
@@ -61,16 +61,25 @@ class Codebook:
         self.check(embedder.settings(), embedder.dim)
         return embedder
 
-    def check(self, embedder: dict[str, Any] | None = None, dim: int | None = None,
-              dataset_id: str | None = None) -> "Codebook":
+    def check(self, embedder: dict[str, Any] | None = None, dim: int | None = None) -> "Codebook":
         if embedder is not None and embedder != self.embedder:
             raise CodebookError(f"codebook was built with embedder {self.embedder}, but the caller uses {embedder}; "
                                 f"rebuild it with `ptgm codebook --embedding {embedder.get('name')}` or use that embedder")
         if dim is not None and dim != self.dim:
             raise CodebookError(f"codebook codes have dimension {self.dim}, but the caller expects {dim}")
-        if dataset_id is not None and self.meta.get("dataset_id") not in (None, dataset_id):
-            raise CodebookError(f"codebook was built from dataset {self.meta['dataset_id'][:12]}, "
-                                f"but the caller uses dataset {dataset_id[:12]}")
+        return self
+
+    def check_data(self, dataset_id: str, train_episodes: list[str]) -> "Codebook":
+        """Refuse to be used with data other than the split it was built from: another dataset, or the same one split
+        again, after which some codes may be validation states. A codebook that records neither is not checked."""
+        built_from = self.meta.get("dataset_id")
+        if built_from is not None and built_from != dataset_id:
+            raise CodebookError(f"codebook was built from dataset {built_from[:12]}, but the caller uses dataset "
+                                f"{dataset_id[:12]}; build the codebook from this dataset (`ptgm codebook --data ...`)")
+        train_sha = self.meta.get("train_episodes_sha256")
+        if train_sha is not None and train_sha != sha256_bytes("\n".join(train_episodes).encode()):
+            raise CodebookError("codebook was built on another split of this dataset (it was split again since), so "
+                                "some of its codes may be validation states; build the codebook again")
         return self
 
     def check_samples(self, where: str = "codebook") -> None:
@@ -99,8 +108,7 @@ class Codebook:
         return out
 
     @classmethod
-    def load(cls, path: str | Path, embedder: dict[str, Any] | None = None, dim: int | None = None,
-             dataset_id: str | None = None) -> "Codebook":
+    def load(cls, path: str | Path, embedder: dict[str, Any] | None = None, dim: int | None = None) -> "Codebook":
         path = Path(path)
         meta = load_json(path / "codebook.json", "codebook metadata")
         if meta.get("format") != CODEBOOK_FORMAT:
@@ -119,7 +127,7 @@ class Codebook:
         if book.fingerprint != meta["fingerprint"]:
             raise CodebookError(f"{path}: codes do not match their recorded fingerprint (file changed or corrupt)")
         book.check_samples(str(path))
-        return book.check(embedder, dim, dataset_id)
+        return book.check(embedder, dim)
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
