@@ -49,6 +49,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    # The rename lives in the directory: sync it too, or after a power cut a checkpoint that names this file
+    # can survive while the file's new name does not.
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def to_jsonable(obj: Any) -> Any:
