@@ -131,7 +131,8 @@ def test_a_stage_recorded_before_a_setting_existed_matches_while_it_holds_its_de
 
 def test_a_dataset_linked_into_another_run_is_not_collected_again(tiny_run, tmp_path):
     """Two experiments can share one dataset: the collect stage is done wherever its folder is linked
-    (where a stage wrote is not a setting); a stage that read another folder than the config gives is not."""
+    (where a stage wrote is not a setting); a stage that read another folder than the config gives is not,
+    but one that read the same folder by another path (the link's target) is."""
     from ptgm.pipeline import STAGE_FILE, _collect_record, pretrain_configs, stage_status
 
     config, out, _ = tiny_run
@@ -143,11 +144,15 @@ def test_a_dataset_linked_into_another_run_is_not_collected_again(tiny_run, tmp_
     c = pretrain_configs(cfg, at)
     assert stage_status("collect", at.data, _collect_record(c["collect"], cfg.val_frames)) == "done"
     (other / "codebook").mkdir()
-    (other / "codebook" / STAGE_FILE).write_text((out / "codebook" / STAGE_FILE).read_text())
-    # a codebook copied over records the folder it read, not this run's: it is built again here
+    record = json.loads((out / "codebook" / STAGE_FILE).read_text())
+    (other / "codebook" / STAGE_FILE).write_text(json.dumps(record))
+    # a codebook copied over read the folder this run's data links to: the same dataset, so it is done
+    assert stage_status("codebook", at.codebook, c["codebook"]) == "done"
+    # one that read another folder is built again here
+    (tmp_path / "another_dataset").mkdir()
+    record["config"]["data"] = str(tmp_path / "another_dataset")
+    (other / "codebook" / STAGE_FILE).write_text(json.dumps(record))
     assert stage_status("codebook", at.codebook, c["codebook"]) == "other settings"
-    assert stage_status("codebook", at.codebook, dataclasses.replace(c["codebook"], out="elsewhere",
-                                                                     data=str(out / "data"))) == "done"
 
 
 def test_run_with_learned_goals_trains_the_encoder_and_every_stage_reads_goals_through_it(tmp_path):
