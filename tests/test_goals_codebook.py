@@ -165,6 +165,8 @@ def test_load_refuses_another_embedder_or_dimension_or_dataset(built, dataset):
         book.check_data("0" * 64, store.split_ids("train"))
     with pytest.raises(CodebookError, match="another split"):
         book.check_data(store.dataset_id, store.split_ids("train")[1:])
+    # a codebook that records neither (made by hand, or before they were recorded) is not checked
+    Codebook(book.codes, book.embedder, book.sources).check_data("0" * 64, [])
 
 
 def test_load_refuses_edited_codes_or_samples(built, tmp_path):
@@ -214,6 +216,11 @@ def test_no_two_codes_are_the_same_goal():
     assert len(np.unique(goals[chosen], axis=0)) == 2 and sorted(chosen % 9).count(0) == 1
     with pytest.raises(TooFewSamplesError, match="only 2 distinct goal samples"):
         kmeans(points, 3, seed=0, goals=np.repeat(np.eye(2, 3, dtype=np.float32), 9, axis=0))
+    # a cluster whose only member's goal another code took gets the nearest sample with a free goal
+    lone = np.concatenate([points, [[20, 20]]]).astype(np.float32)
+    lone_goals = np.concatenate([goals, goals[:1]])
+    chosen = kmeans(lone, 3, seed=0, goals=lone_goals).chosen
+    assert len(np.unique(lone_goals[chosen], axis=0)) == 3 and 18 not in chosen
 
 
 def test_unsplit_and_empty_datasets_are_refused(dataset, tmp_path):

@@ -119,12 +119,14 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
 
 
 def same_setting(saved: Any, value: Any) -> bool:
-    """Whether the recorded setting `saved` (JSON) equals `value`. Two spellings of one existing file or
-    folder (relative and absolute, or through a link) are the same setting: what a path names, not how."""
+    """Whether the recorded setting `saved` (JSON) equals `value`. A recorded absolute path and another
+    spelling of the same existing file or folder (relative to here, or through a link) are the same
+    setting: what a path names, not how. A recorded relative path only matches itself, since the
+    folder it was relative to is not known."""
     value = to_jsonable(value)
     if saved == value:
         return True
-    if isinstance(saved, str) and isinstance(value, str):
+    if isinstance(saved, str) and isinstance(value, str) and os.path.isabs(saved):
         try:
             return os.path.samefile(saved, value)
         except (OSError, ValueError):  # either does not exist (or is not a path at all)

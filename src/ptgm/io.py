@@ -50,10 +50,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     # The rename lives in the directory: sync it too, or after a power cut a checkpoint that names this file
-    # can survive while the file's new name does not.
-    directory = os.open(path.parent, os.O_RDONLY)
+    # can survive while the file's new name does not. Best effort: some systems and filesystems cannot open or
+    # sync a directory, and the file itself is already written.
+    try:
+        directory = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
     try:
         os.fsync(directory)
+    except OSError:
+        pass
     finally:
         os.close(directory)
 

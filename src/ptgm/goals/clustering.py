@@ -50,7 +50,8 @@ def kmeans(points: np.ndarray, n_clusters: int, seed: int, goals: np.ndarray | N
     `goals` (M, D): each point's goal. Two points can share a goal (same state, other action history); the
     representatives then skip a goal another cluster already took, so that no two codes are the same goal."""
     goal_ids = np.unique(points if goals is None else goals, axis=0, return_inverse=True)[1].reshape(-1)
-    n_distinct = int(goal_ids.max()) + 1 if len(goal_ids) else 0
+    n_goals = int(goal_ids.max()) + 1 if len(goal_ids) else 0
+    n_distinct = min(n_goals, len(np.unique(points, axis=0)))  # k-means needs distinct points too
     if n_distinct < n_clusters:
         raise TooFewSamplesError(
             f"asked for {n_clusters} codes but there are only {n_distinct} distinct goal samples ({len(points)} "
@@ -63,7 +64,7 @@ def kmeans(points: np.ndarray, n_clusters: int, seed: int, goals: np.ndarray | N
     labels = fit.labels_.astype(np.int32)
     centers = fit.cluster_centers_.astype(np.float32)
     chosen = np.empty(n_clusters, np.int64)
-    taken = np.zeros(n_distinct, bool)  # goals already chosen as a code
+    taken = np.zeros(n_goals, bool)  # goals already chosen as a code
     for c in range(n_clusters):
         members = np.flatnonzero((labels == c) & ~taken[goal_ids])
         if len(members) == 0:  # empty, or only goals taken already: the nearest sample with a free goal joins it
