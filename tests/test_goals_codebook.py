@@ -160,13 +160,13 @@ def test_load_refuses_another_embedder_or_dimension_or_dataset(built, dataset):
         Codebook.load(built.out, dim=64)
     store = EpisodeStore(dataset)
     book = Codebook.load(built.out)
-    book.check_data(store.dataset_id, store.split_ids("train"))  # the split it was built from
+    book.check_data(store.dataset_id, store.train_episodes_sha256)  # the split it was built from
     with pytest.raises(CodebookError, match="built from dataset"):
-        book.check_data("0" * 64, store.split_ids("train"))
+        book.check_data("0" * 64, store.train_episodes_sha256)
     with pytest.raises(CodebookError, match="another split"):
-        book.check_data(store.dataset_id, store.split_ids("train")[1:])
+        book.check_data(store.dataset_id, "0" * 64)
     # a codebook that records neither (made by hand, or before they were recorded) is not checked
-    Codebook(book.codes, book.embedder, book.sources).check_data("0" * 64, [])
+    Codebook(book.codes, book.embedder, book.sources).check_data("0" * 64, "0" * 64)
 
 
 def test_load_refuses_edited_codes_or_samples(built, tmp_path):

@@ -132,6 +132,11 @@ class EpisodeStore:
         """Checksum of the split: which episodes train and which validate (splitting again changes it)."""
         return sha256_bytes(("\n".join(self.split_ids("train")) + "\n|\n" + "\n".join(self.split_ids("val"))).encode())
 
+    @property
+    def train_episodes_sha256(self) -> str:
+        """Checksum of the training split's episode ids: what a codebook built from this split records."""
+        return sha256_bytes("\n".join(self.split_ids("train")).encode())
+
     def episode(self, ep_id: str) -> EpisodeInfo:
         if ep_id not in self._by_id:
             raise DatasetError(f"{self.root}: no episode {ep_id!r} in the manifest")

@@ -243,7 +243,7 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
         store = EpisodeStore(cfg.data)
         if store.world != world.name:
             raise DatasetError(f"dataset {cfg.data} is of world {store.world!r}, the policy of {world.name!r}")
-        codebook.check_data(store.dataset_id, store.split_ids("train"))  # its "reachable" starts must be unseen states
+        codebook.check_data(store.dataset_id, store.train_episodes_sha256)  # its "reachable" starts must be unseen states
         val, skipped = validation_starts(store, env_mode, cfg.episodes, cfg.steps, rng)
         pairs["val"] = [(s, int(c)) for c in codes for s in val]
         pairs["reachable"], more = reachable_starts(store, codebook, codes, embedder, env_mode, cfg.episodes,

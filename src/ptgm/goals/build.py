@@ -21,7 +21,7 @@ from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import EMBEDDERS, make_embedder
 from ptgm.goals.pictures import CodeView, describe_code, save_pictures
 from ptgm.goals.sampling import choose_episodes, clustering_features, sample_goals, thin_static_goals
-from ptgm.io import provenance, sha256_bytes, sha256_file
+from ptgm.io import provenance, sha256_file
 
 
 @dataclass
@@ -102,13 +102,12 @@ def build_codebook(cfg: CodebookConfig, log=print) -> CodebookResult:
     for v in views:
         coverage[v.stage] = coverage.get(v.stage, 0) + 1
 
-    split = store.split
     meta = {
         "seed": cfg.seed,
         "dataset": str(store.root),
         "dataset_id": store.dataset_id,
         "manifest_sha256": sha256_file(store.root / MANIFEST),
-        "train_episodes_sha256": sha256_bytes("\n".join(split["train"]).encode()),
+        "train_episodes_sha256": store.train_episodes_sha256,
         "n_samples": len(samples),
         "n_sampled_before_thinning": len(sampled),
         "feature_dim": int(features.shape[1]),

@@ -18,7 +18,7 @@ import numpy as np
 
 from ptgm.envs import WorldSpec
 from ptgm.goals.embedders import GoalEmbedder, make_embedder
-from ptgm.io import ArtifactError, load_json, load_npz, save_json, save_npz, sha256_bytes
+from ptgm.io import ArtifactError, load_json, load_npz, save_json, save_npz
 
 CODEBOOK_FORMAT = "ptgm-codebook/1"
 
@@ -69,7 +69,7 @@ class Codebook:
             raise CodebookError(f"codebook codes have dimension {self.dim}, but the caller expects {dim}")
         return self
 
-    def check_data(self, dataset_id: str, train_episodes: list[str]) -> "Codebook":
+    def check_data(self, dataset_id: str, train_episodes_sha256: str) -> "Codebook":
         """Refuse to be used with data other than the split it was built from: another dataset, or the same one split
         again, after which some codes may be validation states. A codebook that records neither is not checked."""
         built_from = self.meta.get("dataset_id")
@@ -77,7 +77,7 @@ class Codebook:
             raise CodebookError(f"codebook was built from dataset {built_from[:12]}, but the caller uses dataset "
                                 f"{dataset_id[:12]}; build the codebook from this dataset (`ptgm codebook --data ...`)")
         train_sha = self.meta.get("train_episodes_sha256")
-        if train_sha is not None and train_sha != sha256_bytes("\n".join(train_episodes).encode()):
+        if train_sha is not None and train_sha != train_episodes_sha256:
             raise CodebookError("codebook was built on another split of this dataset (it was split again since), so "
                                 "some of its codes may be validation states; build the codebook again")
         return self

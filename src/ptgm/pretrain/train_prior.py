@@ -110,7 +110,7 @@ def train_prior(cfg: PriorConfig, on_update=None, dist: Distributed | None = Non
     try:
         store = EpisodeStore(cfg.data)
         world = get_world(store.world)
-        codebook = Codebook.load(cfg.codebook).check_data(store.dataset_id, store.split_ids("train"))
+        codebook = Codebook.load(cfg.codebook).check_data(store.dataset_id, store.train_episodes_sha256)
         embedder = codebook.load_embedder(world, cfg.encoder)
         progress = cfg.progress and dist.is_main
         train = load_episodes(store, dist.shard(store.split_ids("train")), cfg.obs, embedder, progress,
