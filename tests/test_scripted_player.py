@@ -17,6 +17,7 @@ from ptgm.cli import main
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world, make_env, make_player
 from ptgm.envs.crafter.player import ScriptedPlayer
+from ptgm.envs.crafter.player_nav import TREE
 
 ACHIEVEMENTS = get_world("crafter").achievements
 
@@ -81,7 +82,7 @@ def test_same_seeds_give_the_same_trajectory() -> None:
 
 def test_never_told_a_task() -> None:
     params = list(inspect.signature(ScriptedPlayer.__init__).parameters)
-    assert params == ["self", "seed", "random_action_prob"]
+    assert params == ["self", "seed", "random_action_prob", "target_spread"]  # no task among them
     assert inspect.signature(ScriptedPlayer.__init__).parameters["random_action_prob"].default == 0.1
     assert ScriptedPlayer.name == "scripted"
     assert isinstance(make_player("scripted", 0), ScriptedPlayer)
@@ -174,3 +175,46 @@ def test_walled_in_means_a_closed_pocket_with_no_creature_inside() -> None:
     game._world.add(objects.Zombie(game._world, (x + 1, y), player))
     world.refresh()
     assert not walled_in(world)
+
+
+def test_target_spread_draws_targets_beyond_the_nearest_and_keeps_to_one() -> None:
+    """With target_spread > 0 the player draws which tree to go for (its intention is not written in
+    the view); with 0 it keeps heading for the nearest, and the early tech tree is still unlocked."""
+    with pytest.raises(ValueError, match="target_spread"):
+        ScriptedPlayer(seed=0, target_spread=-1.0)
+    env = make_env("crafter", obs_mode="symbolic")
+    env.reset(seed=3)
+    player = ScriptedPlayer(seed=0, random_action_prob=0.0, target_spread=50.0)
+    player.reset(env.unwrapped)
+    player.w.refresh()
+    player._see()
+    player._plan()
+    trees = (player.w.mat == TREE) & player.seen & (player.dist < 1000)
+    assert trees.sum() >= 3, "world 3 should show a few trees at the start"
+    drawn = {player.draw_target(trees, "face") for _ in range(200)}
+    assert len(drawn) >= 3 and all(trees[c] for c in drawn)
+    player.target_spread = 1e-3  # all but the nearest weigh exp(-1000) = 0
+    assert len({player.draw_target(trees, "face") for _ in range(50)}) == 1
+
+    # An objective keeps its drawn target from one step to the next while it is there.
+    player.target_spread = 50.0
+    collect = player._collect("wood", TREE, 9, "grass")
+    collect.start(player)
+    collect.step(player)
+    first = collect.chosen
+    assert first is not None and trees[first]
+    for _ in range(5):
+        collect.step(player)
+        assert collect.chosen == first
+
+    env = make_env("crafter", obs_mode="symbolic")
+    obs, info = env.reset(seed=1)
+    player = ScriptedPlayer(seed=1, random_action_prob=0.1, target_spread=4.0)
+    player.reset(env.unwrapped)
+    unlocked: set[str] = set()
+    for _ in range(1500):
+        obs, _, terminated, truncated, info = env.step(player.act(obs, info))
+        unlocked |= {name for name, hit in zip(ACHIEVEMENTS, info["unlocked"]) if hit}
+        if terminated or truncated or set(EARLY) <= unlocked:
+            break
+    assert set(EARLY) <= unlocked, f"missing {set(EARLY) - unlocked}"

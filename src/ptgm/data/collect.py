@@ -40,6 +40,7 @@ class CollectConfig:
     max_episode_steps: int = 10_000  # Crafter's default episode length
     pixels: bool = True  # also record the 64x64 image (the symbolic view is always recorded)
     random_action_prob: float = 0.1  # scripted player's chance of a random action
+    target_spread: float = 0.0  # scripted player: 0 heads for the nearest tree/stone/water; s > 0 draws one, weight exp(-extra steps / s)
 
 
 def episode_seeds(seed: int, index: int) -> tuple[int, int]:
@@ -53,7 +54,7 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
     world_seed, player_seed = episode_seeds(cfg.seed, index)
     spec = get_world(cfg.world)
     env = make_env(cfg.world, obs_mode="pixels" if cfg.pixels else "symbolic", max_steps=cfg.max_episode_steps)
-    player = make_player(cfg.player, player_seed, cfg.world, cfg.random_action_prob)
+    player = make_player(cfg.player, player_seed, cfg.world, cfg.random_action_prob, cfg.target_spread)
     obs, info = env.reset(seed=world_seed)
     player.reset(env.unwrapped)
     rec: dict[str, list] = {k: [] for k in ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations",
@@ -117,7 +118,9 @@ def header(cfg: CollectConfig) -> dict:
                        "symbolic_size": spec.symbolic_layout.size},
         # Settings that must agree for a resumed collection to extend the same dataset.
         "producer_key": {"player": cfg.player, "seed": cfg.seed, "max_episode_steps": cfg.max_episode_steps,
-                         "random_action_prob": cfg.random_action_prob},
+                         "random_action_prob": cfg.random_action_prob,
+                         # recorded only when set, so datasets from before the setting still resume
+                         **({"target_spread": cfg.target_spread} if cfg.target_spread else {})},
         "producer": provenance("ptgm collect", cfg),
     }
 

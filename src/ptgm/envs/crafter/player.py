@@ -144,6 +144,8 @@ class Interact(Objective):
     walkable tiles it must face without stepping on them (placing, collecting saplings);
     "stand" to stand on a cell (crafting next to a table).
     If nothing is visible, it explores (``explore_for``) until a target shows up.
+    commit: for targets that stay put (materials), a player with ``target_spread`` > 0 draws one
+    target and keeps to it until it is gone or out of reach, instead of heading for the nearest.
     """
 
     def __init__(
@@ -157,18 +159,31 @@ class Interact(Objective):
         explore_for: str = "any",
         timeout: int = 300,
         max_dist: int = INF,
+        commit: bool = False,
     ) -> None:
         self.name, self.targets, self.action, self.done = name, targets, action, done
         self.kind, self.stand, self.explore_for = kind, stand, explore_for
-        self.timeout, self.max_dist = timeout, max_dist
+        self.timeout, self.max_dist, self.commit = timeout, max_dist, commit
         self.explorer: Optional[Explore] = None
+        self.chosen: Optional[tuple[int, int]] = None
 
     def step(self, pl: "ScriptedPlayer") -> Optional[int]:
         if self.done(pl):
             return None
         targets = self.targets(pl)
         stand = self.stand(pl) if self.stand is not None else None
-        a = pl.approach(targets, self.kind, stand, self.max_dist) if targets.any() else None
+        a = None
+        if self.commit and pl.target_spread > 0 and targets.any():
+            if self.chosen is None or not targets[self.chosen]:
+                self.chosen = pl.draw_target(targets, self.kind)
+            if self.chosen is not None:
+                only = np.zeros_like(targets)
+                only[self.chosen] = True
+                a = pl.approach(only, self.kind, stand, self.max_dist)
+                if a is None:
+                    self.chosen = None  # out of reach after all: fall back to the nearest this step
+        if a is None:
+            a = pl.approach(targets, self.kind, stand, self.max_dist) if targets.any() else None
         if a is None:
             if self.explore_for == "none":
                 return None
@@ -383,11 +398,16 @@ class ScriptedPlayer:
 
     name = "scripted"
 
-    def __init__(self, seed: int, random_action_prob: float = 0.1) -> None:
+    def __init__(self, seed: int, random_action_prob: float = 0.1, target_spread: float = 0.0) -> None:
         if not 0.0 <= random_action_prob <= 1.0:
             raise ValueError("random_action_prob must be in [0, 1]")
+        if target_spread < 0:
+            raise ValueError("target_spread must be >= 0")
         self.seed = seed
         self.random_action_prob = random_action_prob
+        # 0: head for the nearest tree, stone, water, ...; s > 0: draw which one with weight
+        # exp(-extra steps / s), so where it walks is an intention the observation does not show.
+        self.target_spread = target_spread
         self.rng = np.random.default_rng(seed)
         # Counters, useful to check the imperfection rate.
         self.num_actions = 0
@@ -511,6 +531,25 @@ class ScriptedPlayer:
             return None
         nxt = (w.pos[0] + int(DIRS[k, 0]), w.pos[1] + int(DIRS[k, 1]))
         return self.step_into(nxt, k)
+
+    def draw_target(self, targets: np.ndarray, kind: str) -> Optional[tuple[int, int]]:
+        """One of `targets`, drawn with weight exp(-(steps to it - steps to the nearest) / target_spread);
+        None if none is in reach. For "face" and "place" the steps are to a cell next to the target."""
+        if kind == "stand":
+            steps = np.where(targets, self.dist, INF)
+        else:
+            steps = np.full(self.w.shape, INF)
+            for k in range(4):
+                steps = np.minimum(steps, nav.shift(self.dist, int(DIRS[k, 0]), int(DIRS[k, 1]), INF))
+            steps = np.where(targets, steps, INF)
+        reach = steps < INF
+        if not reach.any():
+            return None
+        extra = (steps[reach] - steps[reach].min()).astype(float)
+        weights = np.exp(-extra / self.target_spread)
+        cells = np.flatnonzero(reach.ravel())
+        i = int(cells[self.rng.choice(len(cells), p=weights / weights.sum())])
+        return divmod(i, self.w.shape[1])
 
     def go_to_near(self, goal: tuple[int, int], radius: int) -> Optional[int]:
         mask = np.zeros(self.w.shape, bool)
@@ -771,7 +810,7 @@ class ScriptedPlayer:
     def _drink(self) -> Objective:
         goal = int(self.rng.integers(8, 10))
         return Interact("drink", self._mat_targets(WATER), DO,
-                        lambda pl: pl.w.inv["drink"] >= goal, explore_for="any")
+                        lambda pl: pl.w.inv["drink"] >= goal, explore_for="any", commit=True)
 
     def _eat(self) -> Objective:
         goal = int(self.rng.integers(6, 10))
@@ -799,7 +838,7 @@ class ScriptedPlayer:
 
     def _collect(self, name: str, mat: int, goal: int, explore_for: str) -> Objective:
         return Interact(f"collect_{name}", self._mat_targets(mat), DO,
-                        lambda pl: pl.w.inv[name] >= goal, explore_for=explore_for, timeout=400)
+                        lambda pl: pl.w.inv[name] >= goal, explore_for=explore_for, timeout=400, commit=True)
 
     def _station_cells(self, need_furnace: bool) -> np.ndarray:
         w = self.w
