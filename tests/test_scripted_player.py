@@ -177,11 +177,14 @@ def test_walled_in_means_a_closed_pocket_with_no_creature_inside() -> None:
     assert not walled_in(world)
 
 
-def test_target_spread_draws_targets_beyond_the_nearest_and_keeps_to_one() -> None:
+def test_target_spread_draws_targets_beyond_the_nearest_and_keeps_to_one(tmp_path) -> None:
     """With target_spread > 0 the player draws which tree to go for (its intention is not written in
     the view); with 0 it keeps heading for the nearest, and the early tech tree is still unlocked."""
     with pytest.raises(ValueError, match="target_spread"):
         ScriptedPlayer(seed=0, target_spread=-1.0)
+    bad = tmp_path / "bad"
+    assert main(["collect", "--player", "scripted", "--frames", "50", "--target-spread", "-1", "--out", str(bad)]) == 2
+    assert not bad.exists()  # refused before anything was written
     env = make_env("crafter", obs_mode="symbolic")
     env.reset(seed=3)
     player = ScriptedPlayer(seed=0, random_action_prob=0.0, target_spread=50.0)

@@ -127,6 +127,7 @@ def header(cfg: CollectConfig) -> dict:
 
 def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     """Collect until the dataset at `cfg.out` holds `cfg.frames` frames; resumes an existing one."""
+    make_player(cfg.player, 0, cfg.world, cfg.random_action_prob, cfg.target_spread)  # bad settings fail before any write
     writer = DatasetWriter(cfg.out, header(cfg))
     done = writer.committed
     if [e.id for e in done] != [episode_id(i) for i in range(len(done))]:
