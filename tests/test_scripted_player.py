@@ -194,10 +194,10 @@ def test_target_spread_draws_targets_beyond_the_nearest_and_keeps_to_one(tmp_pat
     player._plan()
     trees = (player.w.mat == TREE) & player.seen & (player.dist < 1000)
     assert trees.sum() >= 3, "world 3 should show a few trees at the start"
-    drawn = {player.draw_target(trees, "face") for _ in range(200)}
+    drawn = {player.draw_target(trees) for _ in range(200)}
     assert len(drawn) >= 3 and all(trees[c] for c in drawn)
     player.target_spread = 1e-3  # all but the nearest weigh exp(-1000) = 0
-    assert len({player.draw_target(trees, "face") for _ in range(50)}) == 1
+    assert len({player.draw_target(trees) for _ in range(50)}) == 1
 
     # An objective keeps its drawn target from one step to the next while it is there.
     player.target_spread = 50.0

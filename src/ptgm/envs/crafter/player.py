@@ -144,8 +144,8 @@ class Interact(Objective):
     walkable tiles it must face without stepping on them (placing, collecting saplings);
     "stand" to stand on a cell (crafting next to a table).
     If nothing is visible, it explores (``explore_for``) until a target shows up.
-    commit: for targets that stay put (materials), a player with ``target_spread`` > 0 draws one
-    target and keeps to it until it is gone or out of reach, instead of heading for the nearest.
+    commit: for targets that stay put and are faced (materials), a player with ``target_spread`` > 0
+    draws one target and keeps to it until it is gone or out of reach, instead of heading for the nearest.
     """
 
     def __init__(
@@ -175,7 +175,7 @@ class Interact(Objective):
         a = None
         if self.commit and pl.target_spread > 0 and targets.any():
             if self.chosen is None or not targets[self.chosen]:
-                self.chosen = pl.draw_target(targets, self.kind)
+                self.chosen = pl.draw_target(targets)
             if self.chosen is not None:
                 only = np.zeros_like(targets)
                 only[self.chosen] = True
@@ -532,16 +532,13 @@ class ScriptedPlayer:
         nxt = (w.pos[0] + int(DIRS[k, 0]), w.pos[1] + int(DIRS[k, 1]))
         return self.step_into(nxt, k)
 
-    def draw_target(self, targets: np.ndarray, kind: str) -> Optional[tuple[int, int]]:
-        """One of `targets`, drawn with weight exp(-(steps to it - steps to the nearest) / target_spread);
-        None if none is in reach. For "face" and "place" the steps are to a cell next to the target."""
-        if kind == "stand":
-            steps = np.where(targets, self.dist, INF)
-        else:
-            steps = np.full(self.w.shape, INF)
-            for k in range(4):
-                steps = np.minimum(steps, nav.shift(self.dist, int(DIRS[k, 0]), int(DIRS[k, 1]), INF))
-            steps = np.where(targets, steps, INF)
+    def draw_target(self, targets: np.ndarray) -> Optional[tuple[int, int]]:
+        """One of `targets`, drawn with weight exp(-(steps to it - steps to the nearest) / target_spread), the
+        steps being to a cell next to the target (committing objectives face theirs); None if none is in reach."""
+        steps = np.full(self.w.shape, INF)
+        for k in range(4):
+            steps = np.minimum(steps, nav.shift(self.dist, int(DIRS[k, 0]), int(DIRS[k, 1]), INF))
+        steps = np.where(targets, steps, INF)
         reach = steps < INF
         if not reach.any():
             return None
