@@ -19,14 +19,14 @@ from collections import Counter
 import numpy as np
 
 
-def run_episode(args: tuple[int, int, float, int]) -> dict:
-    world_seed, player_seed, random_action_prob, max_steps = args
+def run_episode(args: tuple[int, int, float, int, str]) -> dict:
+    world_seed, player_seed, random_action_prob, max_steps, perception = args
 
     from ptgm.envs import make_env
     from ptgm.envs.crafter.player import ScriptedPlayer
 
     env = make_env("crafter", obs_mode="symbolic", max_steps=max_steps)
-    player = ScriptedPlayer(seed=player_seed, random_action_prob=random_action_prob)
+    player = ScriptedPlayer(seed=player_seed, random_action_prob=random_action_prob, perception=perception)
     obs, info = env.reset(seed=world_seed)
     player.reset(env.unwrapped)
     steps, plan_time, terminated, truncated = 0, 0.0, False, False
@@ -56,10 +56,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=10000, help="max steps per episode")
     parser.add_argument("--random-action-prob", type=float, default=0.1)
+    parser.add_argument("--perception", choices=("global", "local"), default="global",
+                        help="what the player knows: the whole map, or only what is on screen now")
     args = parser.parse_args()
 
     human = get_world("crafter").human_rates
-    jobs = [(args.seed * 100_003 + i, args.seed * 7_919 + i, args.random_action_prob, args.steps)
+    jobs = [(args.seed * 100_003 + i, args.seed * 7_919 + i, args.random_action_prob, args.steps, args.perception)
             for i in range(args.episodes)]
     t0 = time.time()
     if args.workers > 1:

@@ -221,3 +221,35 @@ def test_target_spread_draws_targets_beyond_the_nearest_and_keeps_to_one(tmp_pat
         if terminated or truncated or set(EARLY) <= unlocked:
             break
     assert set(EARLY) <= unlocked, f"missing {set(EARLY) - unlocked}"
+
+
+def test_local_perception_sees_only_the_screen_and_still_plays() -> None:
+    """A local player knows nothing beyond its 9x7 view (no map, no creatures off screen), and with that alone
+    still climbs the early tech tree."""
+    from ptgm.envs.crafter.player_nav import UNKNOWN
+
+    env = make_env("crafter", obs_mode="symbolic")
+    player = ScriptedPlayer(seed=4, random_action_prob=0.0, perception="local")
+    obs, info = env.reset(seed=4)
+    player.reset(env.unwrapped)
+    unlocked: set[str] = set()
+    for _ in range(1500):
+        a = player.act(obs, info)
+        w = player.w
+        x, y = w.pos
+        inside = np.zeros(w.shape, bool)
+        inside[max(0, x - 4): x + 5, max(0, y - 3): y + 4] = True
+        assert (w.mat[~inside] == UNKNOWN).all() and (w.mat[inside] != UNKNOWN).all()
+        assert not w.occupied[~inside].any() and not player.seen[~inside].any()
+        for o in w.zombies + w.cows + w.skeletons + w.plants:
+            assert abs(int(o.pos[0]) - x) <= 4 and abs(int(o.pos[1]) - y) <= 3
+        obs, _, terminated, truncated, info = env.step(a)
+        unlocked |= {name for name, hit in zip(ACHIEVEMENTS, info["unlocked"]) if hit}
+        if terminated or truncated or set(EARLY) <= unlocked:
+            break
+    assert set(EARLY) <= unlocked, f"missing {set(EARLY) - unlocked}"
+
+
+def test_unknown_perception_is_refused() -> None:
+    with pytest.raises(ValueError, match="perception"):
+        ScriptedPlayer(seed=0, perception="psychic")

@@ -41,6 +41,7 @@ class CollectConfig:
     pixels: bool = True  # also record the 64x64 image (the symbolic view is always recorded)
     random_action_prob: float = 0.1  # scripted player's chance of a random action
     target_spread: float = 0.0  # scripted player: 0 heads for the nearest tree/stone/water; s > 0 draws one, weight exp(-extra steps / s)
+    perception: str = "global"  # scripted player: global reads the whole map; local acts only on what is on screen, as its clone
 
 
 def episode_seeds(seed: int, index: int) -> tuple[int, int]:
@@ -54,7 +55,8 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
     world_seed, player_seed = episode_seeds(cfg.seed, index)
     spec = get_world(cfg.world)
     env = make_env(cfg.world, obs_mode="pixels" if cfg.pixels else "symbolic", max_steps=cfg.max_episode_steps)
-    player = make_player(cfg.player, player_seed, cfg.world, cfg.random_action_prob, cfg.target_spread)
+    player = make_player(cfg.player, player_seed, cfg.world, cfg.random_action_prob, cfg.target_spread,
+                         cfg.perception)
     obs, info = env.reset(seed=world_seed)
     player.reset(env.unwrapped)
     rec: dict[str, list] = {k: [] for k in ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations",
@@ -120,14 +122,15 @@ def header(cfg: CollectConfig) -> dict:
         "producer_key": {"player": cfg.player, "seed": cfg.seed, "max_episode_steps": cfg.max_episode_steps,
                          "random_action_prob": cfg.random_action_prob,
                          # recorded only when set, so datasets from before the setting still resume
-                         **({"target_spread": cfg.target_spread} if cfg.target_spread else {})},
+                         **({"target_spread": cfg.target_spread} if cfg.target_spread else {}),
+                         **({"perception": cfg.perception} if cfg.perception != "global" else {})},
         "producer": provenance("ptgm collect", cfg),
     }
 
 
 def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     """Collect until the dataset at `cfg.out` holds `cfg.frames` frames; resumes an existing one."""
-    make_player(cfg.player, 0, cfg.world, cfg.random_action_prob, cfg.target_spread)  # bad settings fail before any write
+    make_player(cfg.player, 0, cfg.world, cfg.random_action_prob, cfg.target_spread, cfg.perception)  # bad settings fail before any write
     writer = DatasetWriter(cfg.out, header(cfg))
     done = writer.committed
     if [e.id for e in done] != [episode_id(i) for i in range(len(done))]:

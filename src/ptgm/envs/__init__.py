@@ -47,7 +47,7 @@ def make_env(
 
 
 def make_player(name: str, seed: int, world: str = "crafter", random_action_prob: float = 0.1,
-                target_spread: float = 0.0):
+                target_spread: float = 0.0, perception: str = "global"):
     """A task-agnostic player for data collection: `reset(env)` after each reset, `act(obs, info) -> action`.
 
     Players are never told a downstream task."""
@@ -59,7 +59,8 @@ def make_player(name: str, seed: int, world: str = "crafter", random_action_prob
     if name == "scripted" and world == "crafter":
         from ptgm.envs.crafter.player import ScriptedPlayer
 
-        return ScriptedPlayer(seed, random_action_prob=random_action_prob, target_spread=target_spread)
+        return ScriptedPlayer(seed, random_action_prob=random_action_prob, target_spread=target_spread,
+                              perception=perception)
     raise ValueError(f"unknown player {name!r} for world {world!r}; valid: {', '.join(PLAYERS)}")
 
 

@@ -26,6 +26,10 @@ from ptgm.envs.crafter.player_nav import (
 
 ACT = -1  # returned by navigation when the player already faces / stands on its target
 
+# global: the player reads the whole map (it still only targets tiles it has seen, but plans paths
+# through unseen ground and watches creatures off screen); local: it knows only what is on screen now.
+PERCEPTIONS = ("global", "local")
+
 # Where the player sees tiles: the 9x7 local view of the default Crafter render.
 VIEW_X, VIEW_Y = 4, 3
 # Creatures are only noticed within this Chebyshev distance (about one screen).
@@ -46,12 +50,16 @@ READY = 5.0  # weight factor for making the next pickaxe once its materials are 
 
 
 class World:
-    """Per-step snapshot of what the player needs from the raw game."""
+    """Per-step snapshot of what the player needs from the raw game.
 
-    def __init__(self, game: Any) -> None:
+    With ``sight`` = (rx, ry), everything beyond that box around the player reads as ``UNKNOWN``
+    ground with no creatures: the player then decides on what its clone will observe."""
+
+    def __init__(self, game: Any, sight: Optional[tuple[int, int]] = None) -> None:
         self.game = game
         self.world = game._world
         self.shape = tuple(self.world.area)
+        self.sight = sight
 
     def refresh(self) -> None:
         w = self.world
@@ -63,9 +71,19 @@ class World:
         self.ach = p.achievements
         self.mat = w._mat_map
         self.occupied = w._obj_map > 0
+        if self.sight is not None:
+            box = self.box()
+            mat = np.full(self.shape, nav.UNKNOWN, self.mat.dtype)
+            mat[box] = self.mat[box]
+            occupied = np.zeros(self.shape, bool)
+            occupied[box] = self.occupied[box]
+            self.mat, self.occupied = mat, occupied
         self.cows, self.zombies, self.skeletons, self.plants = [], [], [], []
         for obj in w._objects:
             if obj is None or obj is p:
+                continue
+            if self.sight is not None and (abs(int(obj.pos[0]) - self.pos[0]) > self.sight[0]
+                                           or abs(int(obj.pos[1]) - self.pos[1]) > self.sight[1]):
                 continue
             if isinstance(obj, objects.Zombie):
                 self.zombies.append(obj)
@@ -75,6 +93,13 @@ class World:
                 self.skeletons.append(obj)
             elif isinstance(obj, objects.Plant):
                 self.plants.append(obj)
+
+    def box(self) -> tuple[slice, slice]:
+        """The cells within sight (the whole map when sight is unlimited)."""
+        if self.sight is None:
+            return slice(None), slice(None)
+        (x, y), (rx, ry) = self.pos, self.sight
+        return slice(max(0, x - rx), x + rx + 1), slice(max(0, y - ry), y + ry + 1)
 
     def facing_tile(self) -> tuple[int, int]:
         return self.pos[0] + self.facing[0], self.pos[1] + self.facing[1]
@@ -101,7 +126,7 @@ def walled_in(w: World) -> bool:
             if n in seen or not w.inside(n):
                 continue
             m = w.mat_at(n)
-            if nav.WALKABLE[m] or m == LAVA:
+            if nav.WALKABLE[m] or m == LAVA or m == nav.UNKNOWN:
                 seen.add(n)
                 stack.append(n)
                 if len(seen) > 6:
@@ -398,7 +423,11 @@ class ScriptedPlayer:
 
     name = "scripted"
 
-    def __init__(self, seed: int, random_action_prob: float = 0.1, target_spread: float = 0.0) -> None:
+    def __init__(self, seed: int, random_action_prob: float = 0.1, target_spread: float = 0.0,
+                 perception: str = "global") -> None:
+        if perception not in PERCEPTIONS:
+            raise ValueError(f"unknown perception {perception!r}; valid: {', '.join(PERCEPTIONS)}")
+        self.perception = perception
         if not 0.0 <= random_action_prob <= 1.0:
             raise ValueError("random_action_prob must be in [0, 1]")
         if target_spread < 0:
@@ -421,7 +450,7 @@ class ScriptedPlayer:
 
     def reset(self, env: Any) -> None:
         game = env.crafter
-        self.w = World(game)
+        self.w = World(game, (VIEW_X, VIEW_Y) if self.perception == "local" else None)
         self.seen = np.zeros(self.w.shape, bool)
         self.t = 0
         self.objective: Optional[Objective] = None
@@ -465,6 +494,8 @@ class ScriptedPlayer:
 
     def _see(self) -> None:
         x, y = self.w.pos
+        if self.perception == "local":
+            self.seen[:] = False
         self.seen[max(0, x - VIEW_X): x + VIEW_X + 1, max(0, y - VIEW_Y): y + VIEW_Y + 1] = True
 
     def _plan(self) -> None:
@@ -474,6 +505,7 @@ class ScriptedPlayer:
         table = np.zeros(256, np.int16)
         table[[GRASS, SAND, PATH]] = 1
         table[TREE] = 3  # cutting through gives wood, leaves grass
+        table[nav.UNKNOWN] = 2  # out of sight: hoped to be open ground
         if inv["wood_pickaxe"]:
             table[[STONE, COAL]] = 3
             if inv["stone"] > 0:

@@ -14,6 +14,8 @@ from numba import njit
 
 # Material ids, in the order of crafter's data.yaml (id 0 is "outside the map").
 NONE, WATER, GRASS, STONE, PATH, SAND, TREE, LAVA, COAL, IRON, DIAMOND, TABLE, FURNACE = range(13)
+# Ground a player with limited sight has not seen (not a Crafter material).
+UNKNOWN = 255
 
 # Actions, in the order of crafter's data.yaml.
 NOOP, MOVE_LEFT, MOVE_RIGHT, MOVE_UP, MOVE_DOWN, DO, SLEEP = range(7)
