@@ -138,6 +138,26 @@ def test_the_players_random_actions_are_marked_and_not_imitated(dataset, pixel_d
     assert objective.evaluate(net)["majority_accuracy"] == 1.0  # validation counts the chosen steps only
 
 
+def test_validation_reports_recall_per_action(dataset, tmp_path):
+    """A rare action the policy never predicts shows as recall 0 however high the accuracy."""
+    from ptgm.pretrain.episodes import Episodes
+
+    embedder = make_embedder("state", WORLD)
+    obs = np.zeros((101, WORLD.symbolic_layout.size), np.uint8)
+    obs[:100, :81] = 1 + (np.arange(100) % 2)[:, None]  # two kinds of view: action 1 in one, 2 in the other ...
+    actions = np.where(np.arange(100) % 2 == 0, 1, 2)
+    actions[[10, 20]] = 11  # ... but for two presses of make_wood_pickaxe among the 1s
+    eps = Episodes(["a"], obs, np.zeros((101, embedder.dim), np.float32), actions, np.arange(100),
+                   np.array([0]), np.array([100]))
+    objective = LowLevelObjective(low_config(dataset, tmp_path / "low", p_uncond=0.0), eps, eps)
+    net = fit_objective(objective, embedder, 32, updates=150, batch=32, lr=1e-2, rng=np.random.default_rng(0))
+    metrics = objective.evaluate(net)
+    assert metrics["val_accuracy"] == pytest.approx(0.98)
+    assert metrics["val_recall_move_left"] == pytest.approx(1.0) and metrics["val_recall_move_right"] == 1.0
+    assert metrics["val_recall_make_wood_pickaxe"] == 0.0
+    assert "val_recall_noop" not in metrics  # no validation step of it: no recall
+
+
 def test_action_balance_weighs_rare_actions_up_until_they_win_where_the_player_hesitates(dataset, tmp_path):
     from ptgm.pretrain.episodes import Episodes, action_weights
 

@@ -18,6 +18,8 @@ def _train_low(args: argparse.Namespace) -> None:
               f"val loss {best['val_loss']:.4f} (marginal {best['marginal_loss']:.4f}), val action accuracy {best['val_accuracy']:.3f} "
               f"(null goal {best['val_accuracy_uncond']:.3f}, majority action {best['majority_accuracy']:.3f}); "
               f"{_speed(metrics)}")
+        recall = {k.removeprefix("val_recall_"): v for k, v in best.items() if k.startswith("val_recall_")}
+        print("val recall per action: " + ", ".join(f"{name} {v:.2f}" for name, v in recall.items()))
 
 
 def _train_prior(args: argparse.Namespace) -> None:

@@ -101,6 +101,7 @@ class LowLevelObjective:
         val = self.val
         steps = val.chosen
         sums = {"val_loss": 0.0, "val_accuracy": 0.0, "val_loss_uncond": 0.0, "val_accuracy_uncond": 0.0}
+        hits = np.zeros(model.n_actions, np.int64)  # per action: validation steps of it predicted right (with the goal)
         for i in range(0, len(steps), EVAL_BATCH):
             rows = steps[i : i + EVAL_BATCH]
             obs, current = torch.from_numpy(val.obs[val.step_obs[rows]]), torch.from_numpy(val.goals[val.step_obs[rows]])
@@ -110,10 +111,17 @@ class LowLevelObjective:
                 logits = model(obs, goal, torch.full((len(obs),), null), current)
                 sums[f"val_loss{suffix}"] += F.cross_entropy(logits, actions, reduction="sum").item()
                 sums[f"val_accuracy{suffix}"] += (logits.argmax(1) == actions).sum().item()
+                if not null:
+                    right = (logits.argmax(1) == actions).numpy()
+                    hits += np.bincount(actions.numpy()[right], minlength=model.n_actions)
         metrics = {k: v / len(steps) for k, v in sums.items()}
         # Baselines that ignore the observation: the most frequent validation action, and the cross-entropy of
         # always predicting the training actions' frequencies.
         counts = np.bincount(val.actions[steps], minlength=model.n_actions)
+        # Accuracy is ruled by moves, noop and sleep; recall per action shows the rare decisive ones (crafting).
+        for a, name in enumerate(model.world.action_names):
+            if counts[a]:
+                metrics[f"val_recall_{name}"] = float(hits[a] / counts[a])
         metrics["majority_accuracy"] = float(counts.max() / len(steps))
         freq = np.bincount(self.train.actions[self.samples], minlength=model.n_actions) + 1.0
         metrics["marginal_loss"] = float(-np.log(freq / freq.sum())[val.actions[steps]].mean())
