@@ -514,3 +514,48 @@ def test_intent_information_probe_reads_its_condition(tiny_run, capsys):
     assert intent.main(["--frames", "1500", "--epochs", "1", "--codebook", str(out / "codebook")]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| +")]
     assert len(rows) == 5 and all(0.0 <= float(row.split("|")[2]) <= 1.0 for row in rows)
+
+
+def test_skill_table_plays_each_agent_on_the_same_worlds(tiny_run):
+    from ptgm.envs import score_from_rates
+    from ptgm.evaluate.skills import AGENTS, Skills, play, summarise
+
+    _, out, _ = tiny_run
+    layout = Pretrained(out)
+    skills = Skills.load(layout.data, layout.codebook, layout.low, layout.prior)
+    assert skills.demonstrator_settings()["name"] == "random"  # the tiny run's data was recorded by a random player
+    achievements = get_world("crafter").achievements
+    for agent in AGENTS:
+        lives = play(agent, skills, worlds=[5, 6, 7], seed=0, max_steps=25)
+        assert len(lives) == 3
+        for life in lives:
+            assert 1 <= life["length"] <= 25
+            assert (life["cause"] == "timeout") == (life["length"] == 25)
+        again = play(agent, skills, worlds=[5, 6, 7], seed=0, max_steps=25)
+        assert [life["length"] for life in again] == [life["length"] for life in lives]
+        row = summarise(lives, achievements)
+        assert row["median_life"] == float(np.median([life["length"] for life in lives]))
+        rates = np.mean([life["unlocked"] for life in lives], axis=0)
+        assert row["score"] == pytest.approx(score_from_rates(100 * rates))
+    with pytest.raises(ValueError, match="unknown agent"):
+        play("oracle", skills, worlds=[5], seed=0)
+
+
+def test_skill_quality_bench_prints_one_json_object(tiny_run):
+    _, out, _ = tiny_run
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "skill_quality.py"), "--run", str(out), "--episodes", "2",
+                           "--reach-episodes", "1", "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    for agent in ("demonstrator", "clone", "zero_shot"):
+        assert {"score", "median_life", "dark_share", "wood_pickaxe", "stone_pickaxe"} <= set(result[agent])
+    for steps in ("10", "50"):
+        saved = json.loads((out / "skill_quality" / f"eval_low_{steps}.json").read_text())
+        assert saved["config"]["steps"] == int(steps)
+        assert result["reach"][steps] == {"random": saved["summary"]["random"]["reached"],
+                                          "unconditional": saved["summary"]["unconditional"]["reached"],
+                                          "goal": saved["summary"]["goal s=0"]["reached"]}
+    assert set(result["recall"]) <= {n for n in get_world("crafter").action_names if n.startswith(("make_", "place_"))}
+    bad = subprocess.run([sys.executable, str(ROOT / "bench" / "skill_quality.py"), "--run", str(out / "low")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "not a pre-training folder" in bad.stderr
