@@ -17,7 +17,7 @@ The two halves are functions of their own, which bench/sample_efficiency.py reus
 A config file's stage settings are laid over the built-in ones (`load_run_config`).
 
 The built-in default (`configs/default.yaml` is the same settings written out) finishes in about
-9 minutes on 2 CPU cores (README: Results); `ptgm run --config FILE` runs any experiment config under `configs/`.
+9 minutes on 2 CPU cores (docs/results.md); `ptgm run --config FILE` runs any experiment config under `configs/`.
 """
 
 from __future__ import annotations
@@ -349,14 +349,14 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
                   "evaluation interval from its per-task budgets; `ptgm run` with this file uses the values here.",
                   # 3 low-level epochs over 1M frames are 6x the samples of the default's 10 over 45k frames; ~8 min at
                   # bench/train_throughput.py's 6.4k samples/s. On 1M frames the relative goal input clones better
-                  # (val accuracy 0.815 vs 0.779 absolute) and did as well on stone (README), so the benchmark uses it.
+                  # (val accuracy 0.815 vs 0.779 absolute) and did as well on stone (docs/results.md), so the benchmark uses it.
                   {"out": "runs/benchmark", "collect": {"frames": 1_000_000},
                    "low": {"epochs": 3, "goal_input": "relative"},
                    "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
     "learned": ("The main job with the learned goal embedding: `ptgm train-encoder` (temporal contrast on the "
                 "dataset's frames, the role MineCLIP plays in the paper) embeds the codes and every goal; the "
                 "low-level policy and the prior still read the symbolic view. The encoder's 2,000 steps took 8.8 min "
-                "on 2 shared cores (README), so this run does not fit the default's 15 minutes.",
+                "on 2 shared cores (docs/results.md), so this run does not fit the default's 15 minutes.",
                 {"out": "runs/learned", "codebook": {"embedding": "learned"}, "low": {"embedding": "learned"}}),
     "benchmark_learned": ("The benchmark's pre-training with the learned goal embedding (configs/learned.yaml "
                           "on the 1M-frame dataset): the encoder holds 100k frames in memory instead of 20k. Link "

@@ -16,6 +16,7 @@ All environments of an agent step together, one forward pass a step.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,12 +118,15 @@ def play(agent: str, pre: Skills, worlds: list[int], seed: int, low_level_steps:
 
 
 def summarise(lives: list[dict[str, Any]], achievements: tuple[str, ...]) -> dict[str, Any]:
-    """Crafter score (percent), median life, share of lives ending in the dark, and each achievement's rate."""
+    """Crafter score (percent), median life, share of lives ending in the dark, what ended them (most common
+    first) and each achievement's rate."""
     unlocked = np.stack([life["unlocked"] for life in lives])
     rates = unlocked.mean(axis=0)
     lengths = np.array([life["length"] for life in lives])
+    causes = Counter(life["cause"] for life in lives)
     return {"score": score_from_rates(100.0 * rates), "median_life": float(np.median(lengths)),
             "dark_share": float(np.mean([life["dark"] for life in lives])), "lives": len(lives),
+            "causes": dict(causes.most_common()),
             "rates": {name: float(r) for name, r in zip(achievements, rates)}}
 
 

@@ -86,7 +86,7 @@ def thin_static_goals(samples: GoalSamples, min_change: float) -> GoalSamples:
     apart. The rule reads only the goal embeddings, never a task or a label: a goal is kept when its
     distance to the last kept goal of its episode is at least `min_change` times the median
     distance between consecutive samples over all episodes (0 keeps everything). It halves the
-    sleep codes on Crafter but did not make codes easier to reach (README), so it is off by default.
+    sleep codes on Crafter but did not make codes easier to reach (docs/limitations.md), so it is off by default.
     """
     if min_change < 0:
         raise ValueError(f"--min-goal-change must be >= 0, got {min_change}")

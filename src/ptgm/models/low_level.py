@@ -11,14 +11,11 @@ What the goal projection reads (`goal_input`):
   the observation the policy acts on; standardised by the spread of the changes seen in training
   (hindsight goals 1..max_btwn_goals steps ahead) and clipped to the range they span there.
   Why: a goal a few steps ahead differs from the present in a few hundredths of a feature, which
-  the absolute input buries (on the default data the goal added 1 point of validation accuracy
-  absolute, 6-7 relative; see the README). Why clipped: a code is a whole remembered state (say 9
-  stone, 2 diamonds), far from anything a short hindsight gap teaches; clipped, it reads as the
-  largest step towards it the policy has learnt (one more stone, one more diamond).
+  the absolute input buries. Why clipped: a code is a whole remembered state (say 9 stone, 2 diamonds),
+  far from anything a short hindsight gap teaches; clipped, it reads as the largest step towards it the
+  policy has learnt (one more stone, one more diamond).
   Callers pass `current` = e(s) (`ptgm.goals.embedders`), in the same batch order.
-  It is not the default because downstream it did no better: on `stone`, the high-level policy
-  over it started lower and ended level with the absolute one (README, "How the low-level policy
-  reads goals").
+  Measured against the absolute input in docs/limitations.md.
 
 At run time
 

@@ -85,7 +85,7 @@ def action_weights(counts: np.ndarray, power: float) -> np.ndarray:
     """Per-action loss weights count^-power, scaled so that their mean over the counted steps is 1.
 
     power 0 weighs every step alike; 0.5 lifts the player's rare chosen actions (crafting, placing), which
-    an unweighted clone almost never takes (`bench/clone_survival.py`). Actions never counted weigh 0."""
+    an unweighted clone almost never takes (validation recall, `ptgm train-low`). Actions never counted weigh 0."""
     counts = np.asarray(counts, np.float64)
     weights = np.where(counts > 0, np.maximum(counts, 1.0) ** -power, 0.0)
     return (weights * counts.sum() / (weights * counts).sum()).astype(np.float32)

@@ -42,7 +42,7 @@ class HighConfig(PPOConfig):
     goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (alpha = 0)
     low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
     low_deterministic: bool = False  # the low-level policy takes its most likely action instead of sampling
-    cond_scale: float = 0.0  # classifier-free guidance of the low-level policy (paper: 7; on Crafter 0 did better, see README)
+    cond_scale: float = 0.0  # classifier-free guidance of the low-level policy (paper: 7; on Crafter 0 did better: docs/limitations.md)
     initialize_with_prior: bool = False  # start the policy's encoder and head from the goal prior's weights
     continuous: bool = False  # ablation: the policy outputs a goal vector (Gaussian) instead of a code index
     obs_mode: str | None = None  # observation the policy reads: symbolic | pixels (default: the prior's, else the low-level policy's)
