@@ -429,3 +429,13 @@ def test_skill_quality_bench_prints_one_json_object(tiny_run):
     bad = subprocess.run([sys.executable, str(ROOT / "bench" / "skill_quality.py"), "--run", str(out / "low")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "not a pre-training folder" in bad.stderr
+
+
+def test_run_without_methods_is_a_pre_training_only(tiny_run, tmp_path):
+    config, out, _ = tiny_run
+    settings = yaml.safe_load(config.read_text())
+    settings["methods"] = []
+    lines: list[str] = []
+    assert run(load_run_config(write_config(tmp_path, settings)), log=lines.append) == out
+    assert not [line for line in lines if "] running ->" in line]
+    assert lines[-1].startswith("finished in") and "pre-trained models in" in lines[-1]

@@ -312,6 +312,7 @@ def train_downstream(method: str, rl_cfg: Any, log: Callable[[str], None] = prin
 
 
 def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
+    """Every stage, each skipped when done; returns the report folder (`cfg.out` itself with no methods)."""
     from ptgm.evaluate.report import report
 
     out = Path(cfg.out)
@@ -326,6 +327,9 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
     pretrain(cfg, at, log)
     for method, rl_cfg in plan:
         train_downstream(method, rl_cfg, log)
+    if not plan:  # `methods: []`: a pre-training only, for other runs (or bench/) to build on
+        log(f"finished in {(time.perf_counter() - start) / 60:.1f} min; pre-trained models in {out}")
+        return out
 
     report_dir = out / "report"
     report([rl_cfg.out for _, rl_cfg in plan], report_dir)
