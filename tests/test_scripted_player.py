@@ -82,7 +82,7 @@ def test_same_seeds_give_the_same_trajectory() -> None:
 
 def test_never_told_a_task() -> None:
     params = list(inspect.signature(ScriptedPlayer.__init__).parameters)
-    assert params == ["self", "seed", "random_action_prob", "target_spread"]  # no task among them
+    assert params == ["self", "seed", "random_action_prob", "target_spread", "perception"]  # no task among them
     assert inspect.signature(ScriptedPlayer.__init__).parameters["random_action_prob"].default == 0.1
     assert ScriptedPlayer.name == "scripted"
     assert isinstance(make_player("scripted", 0), ScriptedPlayer)
