@@ -20,7 +20,7 @@ from ptgm.goals.learned import (
 )
 from ptgm.goals.pictures import replay_frames
 from ptgm.models.artifacts import ModelError
-from ptgm.pretrain.checkpoint import CheckpointError
+from ptgm.training.checkpoint import CheckpointError
 from ptgm.pretrain.train_low import LowLevelConfig, train_low
 
 WORLD = get_world("crafter")

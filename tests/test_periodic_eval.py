@@ -12,7 +12,7 @@ from ptgm.envs import get_task, get_world, make_env, score_from_rates
 from ptgm.evaluate.periodic import EvalPoint, task_metric
 from ptgm.rl.ppo import PPOConfig
 from ptgm.rl.run import Run
-from ptgm.rl.vec_env import EpisodeStats, TaskVecEnv
+from ptgm.envs.vector import EpisodeStats, TaskVecEnv
 
 WORLD = get_world("crafter")
 

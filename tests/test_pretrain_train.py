@@ -18,7 +18,7 @@ from ptgm.goals.codebook import Codebook, CodebookError
 from ptgm.goals.embedders import embed_episode, make_embedder
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
-from ptgm.pretrain.checkpoint import CheckpointError
+from ptgm.training.checkpoint import CheckpointError
 from ptgm.pretrain.episodes import load_episodes
 from ptgm.pretrain.train_low import LowLevelConfig, LowLevelObjective, train_low
 from ptgm.pretrain.train_prior import PriorConfig, train_prior

@@ -14,7 +14,7 @@ from ptgm.goals.embedders import make_embedder
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.rl.hierarchical import GoalBox, HierarchicalVecEnv
 from ptgm.rl.ppo import compute_advantages
-from ptgm.rl.vec_env import PAUSE, PausableEnv, TaskVecEnv
+from ptgm.envs.vector import PAUSE, PausableEnv, TaskVecEnv
 from ptgm.envs import make_env
 
 WORLD = get_world("crafter")

@@ -26,7 +26,7 @@ from ptgm.models.prior import GoalPrior
 from ptgm.rl.policies import ActorCritic, load_policy
 from ptgm.rl.ppo import PPOConfig, learn
 from ptgm.rl.run import Run
-from ptgm.rl.vec_env import EpisodeStats, Transition
+from ptgm.envs.vector import EpisodeStats, Transition
 
 WORLD = get_world("crafter")
 EMBEDDER = make_embedder("state", WORLD)
@@ -84,9 +84,10 @@ def test_train_high_few_iterations(models, tmp_path, capsys):
     assert steps == sorted(steps) and steps[-1] >= 300
     # 8 decisions per iteration of at most 5 env steps each
     assert all(0 < b - a <= 40 for a, b in zip([0, *steps], steps))
-    assert all(float(r["charts/kl_to_prior"]) >= 0 for r in progress)
-    assert all(float(r["charts/kl_reward"]) == pytest.approx(-0.05 * float(r["charts/kl_to_prior"]), rel=1e-3, abs=1e-9)
-               for r in progress)
+    # the policy starts at the prior (KL 0) and learning moves it away; how the KL enters the reward is
+    # tests/test_rl_kl.py's subject
+    kls = [float(r["charts/kl_to_prior"]) for r in progress]
+    assert all(kl >= 0 for kl in kls) and max(kls) > 0
     assert all(1 <= float(r["charts/env_steps_per_decision"]) <= 5 for r in progress)
     evals = rows(out / "eval.csv")
     assert int(evals[0]["env_steps"]) == 0 and int(evals[-1]["env_steps"]) == steps[-1]

@@ -27,7 +27,7 @@ import torch
 
 from ptgm.envs import score_from_rates
 from ptgm.envs.tasks import TaskSpec
-from ptgm.rl.vec_env import EpisodeStats, Obs, TaskVecEnv
+from ptgm.envs.vector import EpisodeStats, Obs, TaskVecEnv
 
 EVAL_SEED_BASE = 1_000_000_000
 

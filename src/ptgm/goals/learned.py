@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -31,8 +31,6 @@ from ptgm.models.artifacts import ModelError, load_weights, read_config, save_mo
 from ptgm.models.encoders import PixelEncoder
 
 ENCODER_FORMAT = "ptgm-encoder/1"
-# Settings a resumed run may change; every other field must match the checkpoint's.
-_RESUMABLE_CHANGES = ("steps", "checkpoint_every", "eval_every", "threads", "out")
 
 
 @dataclass
@@ -52,6 +50,9 @@ class EncoderConfig:
     eval_every: int = 500  # steps between validation retrieval checks
     checkpoint_every: int = 500  # steps between resumable checkpoints
     threads: int = 1  # torch CPU threads
+
+    # May differ when a stopped run is started again (`settings_blocking_resume`): none changes a step.
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "checkpoint_every", "eval_every", "threads", "out"})
 
 
 class TemporalEncoder(nn.Module):
@@ -195,7 +196,8 @@ def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the temporal-contrast encoder; returns what config.json records."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from ptgm.pretrain.checkpoint import CheckpointError, load_checkpoint, read_counters, save_checkpoint
+    from ptgm.training.checkpoint import (CheckpointError, load_checkpoint, read_counters, save_checkpoint,
+                                         settings_blocking_resume)
 
     for name in ("steps", "batch_size", "max_offset", "dim", "hidden", "max_frames"):
         if getattr(cfg, name) < 1:
@@ -218,10 +220,9 @@ def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
     first_step = 0
     saved = read_counters(checkpoint)
     if saved is not None:
-        mine = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE_CHANGES}
-        theirs = {k: v for k, v in saved["config"].items() if k not in _RESUMABLE_CHANGES}
-        if mine != theirs or saved["dataset_id"] != store.dataset_id:
-            changed = sorted(k for k in mine if mine[k] != theirs.get(k)) or ["dataset"]
+        changed = settings_blocking_resume(saved["config"], cfg)
+        if changed or saved["dataset_id"] != store.dataset_id:
+            changed = changed or ["dataset"]
             raise CheckpointError(f"{checkpoint} belongs to a run with other settings ({', '.join(changed)}); "
                                   f"use another --out or the same settings")
         first_step = load_checkpoint(checkpoint, model, optimizer)["update"]

@@ -9,17 +9,23 @@ as the high-level PPO policy's, so that policy can start from the prior's weight
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from torch import Tensor, nn
 
 from ptgm.envs import WorldSpec, get_world
-from ptgm.goals.codebook import Codebook, CodebookError
 from ptgm.models.artifacts import ModelError, load_weights, read_config, save_model
 from ptgm.models.encoders import make_obs_encoder
 
 PRIOR_FORMAT = "ptgm-goal-prior/1"
 _BUILD_KEYS = ("format", "world", "obs_mode", "n_codes", "codebook_fingerprint", "hidden", "weights_sha256")
+
+
+class CodebookIdentity(Protocol):
+    """What the prior checks of the codebook it is loaded beside (a `ptgm.goals.codebook.Codebook`)."""
+
+    n_codes: int
+    fingerprint: str
 
 
 class GoalPrior(nn.Module):
@@ -48,8 +54,8 @@ class GoalPrior(nn.Module):
         save_model(out_dir, self, self.config())
 
     @classmethod
-    def load(cls, path: str | Path, codebook: Codebook) -> "GoalPrior":
-        """The saved prior in eval mode; a CodebookError when `codebook` is not the one it was trained on."""
+    def load(cls, path: str | Path, codebook: CodebookIdentity) -> "GoalPrior":
+        """The saved prior in eval mode; a ModelError when `codebook` is not the one it was trained on."""
         config = read_config(path, PRIOR_FORMAT, "goal prior")
         try:
             world = get_world(config["world"])
@@ -57,7 +63,7 @@ class GoalPrior(nn.Module):
         except (KeyError, ValueError) as e:
             raise ModelError(f"{path}/config.json describes no valid goal prior: {e}") from e
         if prior.n_codes != codebook.n_codes or prior.codebook_fingerprint != codebook.fingerprint:
-            raise CodebookError(
+            raise ModelError(
                 f"{path}: the goal prior was trained on a codebook of {prior.n_codes} codes with fingerprint "
                 f"{prior.codebook_fingerprint}, but the codebook given has {codebook.n_codes} codes with fingerprint "
                 f"{codebook.fingerprint}; pass the codebook it was trained with or train the prior again")

@@ -1,9 +1,8 @@
-"""Subcommands of the pre-training stage: `train-low`, `train-prior` and `eval-low`."""
+"""Subcommands of the pre-training stage: `train-low` and `train-prior`."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
 from ptgm.config import add_arguments, from_args
 
@@ -39,20 +38,7 @@ def _speed(metrics: dict) -> str:
     return f"{sps:.0f} samples/s" if sps else "already complete"
 
 
-def _eval_low(args: argparse.Namespace) -> None:
-    from ptgm.evaluate.eval_low import EvalLowConfig, eval_low, format_results
-
-    cfg = from_args(EvalLowConfig, args)
-    results = eval_low(cfg)
-    if args.json:
-        print(json.dumps({"summary": results["summary"], "per_kind": results["per_kind"]}))
-        return
-    print(format_results(results))
-    print(f"results: {cfg.out or args.low + '/eval_low.json'}")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
-    from ptgm.evaluate.eval_low import EvalLowConfig
     from ptgm.pretrain.train_low import LowLevelConfig
     from ptgm.pretrain.train_prior import PriorConfig
 
@@ -63,8 +49,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-prior", help="train the goal prior over a codebook's codes")
     add_arguments(p, PriorConfig)
     p.set_defaults(fn=_train_prior)
-
-    p = sub.add_parser("eval-low", help="how often the low-level policy reaches commanded codes, vs baselines")
-    add_arguments(p, EvalLowConfig)
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.set_defaults(fn=_eval_low)

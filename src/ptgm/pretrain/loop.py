@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -26,10 +26,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from ptgm.config import ConfigError, changed_settings, save_yaml
+from ptgm.config import ConfigError, save_yaml
 from ptgm.envs import OBS_MODES
 from ptgm.io import provenance, save_json, to_jsonable
-from ptgm.pretrain.checkpoint import CheckpointError, load_checkpoint, read_counters, save_checkpoint
+from ptgm.training.checkpoint import (CheckpointError, load_checkpoint, read_counters, save_checkpoint,
+                                     settings_blocking_resume)
 from ptgm.pretrain.distributed import Distributed
 from ptgm.pretrain.relabel import check_gaps
 
@@ -54,6 +55,10 @@ class PretrainConfig:
     threads: int = 1  # torch CPU threads per process
     progress: bool = True  # show a progress bar
 
+    # May differ when a stopped run is started again (`settings_blocking_resume`): none changes an update.
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
+        {"epochs", "max_updates", "eval_every", "checkpoint_every", "threads", "progress"})
+
     def validate(self) -> None:
         if self.obs not in OBS_MODES:
             raise ConfigError(f"--obs {self.obs!r} is not an observation mode; valid: {', '.join(OBS_MODES)}")
@@ -63,10 +68,6 @@ class PretrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.weight_decay < 0 or self.max_updates < 0:
             raise ConfigError("--lr must be positive, --weight-decay and --max-updates >= 0")
-
-
-# Settings that may differ when a stopped run is started again: none changes what an update computes.
-RESUMABLE_CHANGES = ("epochs", "max_updates", "eval_every", "checkpoint_every", "threads", "progress")
 
 
 class Objective(Protocol):
@@ -195,7 +196,7 @@ def _check_resumable(saved: dict[str, Any], cfg: PretrainConfig, dataset_id: str
                      out: Path, inputs: dict[str, Any]) -> None:
     """A checkpoint may only be continued by the same run: same settings, data, inputs and process count."""
     now, before = to_jsonable(cfg), saved.get("config", {})
-    changed = [k for k in changed_settings(before, cfg) if k not in RESUMABLE_CHANGES]
+    changed = settings_blocking_resume(before, cfg)
     where = f"{out} holds a training checkpoint of another run"
     if changed:
         raise CheckpointError(f"{where} (settings differ: " + ", ".join(

@@ -25,7 +25,7 @@ from torch import Tensor
 from ptgm.envs import WorldSpec
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import GoalEmbedder
-from ptgm.rl.vec_env import PAUSE, TaskVecEnv, Transition
+from ptgm.envs.vector import PAUSE, TaskVecEnv, Transition
 
 
 class LowLevelActor(Protocol):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from ptgm.evaluate.periodic import evaluate
 from ptgm.rl.hierarchical import kl_divergence, kl_reward
 from ptgm.rl.policies import ActorCritic, entropy
 from ptgm.rl.run import Run
-from ptgm.rl.vec_env import EpisodeStats, Obs, TaskVecEnv
+from ptgm.envs.vector import EpisodeStats, Obs, TaskVecEnv
 
 
 @dataclass(kw_only=True)
@@ -64,6 +65,9 @@ class PPOConfig:
     vector: str = "async"  # async: one worker process per env; sync: all in this process (debugging)
     threads: int = 1  # torch CPU threads
     progress: bool = True  # show a progress bar
+
+    # May differ when a run is resumed (`settings_blocking_resume`): they change neither what is learnt nor how.
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "out"})
 
     def validate(self) -> None:
         if self.steps <= 0 or self.n_envs <= 0 or self.epochs <= 0 or self.batch_size <= 0:

@@ -29,13 +29,11 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from ptgm.config import changed_settings, load_yaml, save_yaml
+from ptgm.config import load_yaml, save_yaml
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
-from ptgm.pretrain.checkpoint import load_checkpoint, read_counters, save_checkpoint
+from ptgm.training.checkpoint import load_checkpoint, read_counters, save_checkpoint, settings_blocking_resume
 
 RUN_FORMAT = "ptgm-rl-run/1"
-# Settings that may differ when a run is resumed: they change neither what is learnt nor how.
-RESUMABLE_CHANGES = {"steps", "progress", "threads", "vector", "out"}
 
 
 class RunError(ArtifactError):
@@ -129,7 +127,7 @@ class Run:
     def _check_same_run(self) -> None:
         old = load_yaml(self.path / "config.yaml")
         new = to_jsonable(self.config)
-        diff = [k for k in changed_settings(old, self.config) if k not in RESUMABLE_CHANGES]
+        diff = settings_blocking_resume(old, self.config)
         if diff:
             changes = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
             raise RunError(f"{self.path} holds a run with other settings ({changes}); use another --out to start a "

@@ -16,7 +16,7 @@ from ptgm.evaluate.periodic import task_metric
 from ptgm.rl.policies import ActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
 from ptgm.rl.run import Run
-from ptgm.rl.vec_env import TaskVecEnv
+from ptgm.envs.vector import TaskVecEnv
 
 
 @dataclass(kw_only=True)

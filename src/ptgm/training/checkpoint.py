@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from torch import nn
 
+from ptgm.config import changed_settings
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json, save_json, sha256_bytes
 from ptgm.models.artifacts import state_to_bytes
 
@@ -93,3 +94,12 @@ def load_checkpoint(folder: str | Path, model: nn.Module, optimizer: torch.optim
     optimizer.load_state_dict({"state": optim_state, "param_groups": state["optimizer"]["param_groups"]})
     torch.set_rng_state(tensors["rng/torch"])
     return {k: v for k, v in state.items() if k not in ("format", "tensors", "sha256", "optimizer")}
+
+
+def settings_blocking_resume(saved: dict[str, Any], cfg: Any) -> list[str]:
+    """The settings of `cfg` (a config dataclass) that differ from `saved`, the config recorded with a checkpoint,
+    and forbid continuing it: every setting but those its class lists in `RESUMABLE_CHANGES` (how long it
+    trains, how often it reports and checkpoints, how it is run), which change nothing an update computes.
+    The one resume rule of every trainer."""
+    allowed = getattr(type(cfg), "RESUMABLE_CHANGES", frozenset())
+    return [name for name in changed_settings(saved, cfg) if name not in allowed]
