@@ -33,7 +33,7 @@ from typing import Any, Callable
 import yaml
 
 from ptgm.config import ConfigError, add_arguments, changed_settings, field_help, from_dict, load_yaml, save_yaml
-from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
+from ptgm.io import ArtifactError, atomic_write_bytes, folder_lock, load_json, provenance, save_json, to_jsonable
 
 STAGE_FILE = "stage.json"
 # Where a stage wrote is not a setting: a folder moved or linked elsewhere (e.g. a dataset shared by two
@@ -130,21 +130,22 @@ def _stage_config(name: str, values: dict[str, Any], **fixed: Any):
 
 def _stage(name: str, folder: Path, cfg: Any, fn: Callable[[], Any], log: Callable[[str], None]) -> float | None:
     """Run `fn` unless `folder` already holds this stage, complete, with exactly `cfg`; returns the seconds it
-    ran, or None when it was done already."""
-    status = stage_status(name, folder, cfg)
-    if status == "done":
-        log(f"[{name}] done already: {folder}")
-        return None
-    if status == "other settings":
-        raise ConfigError(f"{folder} holds a finished {name} stage made with other settings; "
-                          f"use another --out or delete {folder}")
-    log(f"[{name}] running -> {folder}")
-    start = time.perf_counter()
-    fn()
-    seconds = time.perf_counter() - start
-    save_json(folder / STAGE_FILE, {"config": to_jsonable(cfg), "seconds": round(seconds, 1),
-                                    "provenance": provenance(f"ptgm run ({name})")})
-    return seconds
+    ran, or None when it was done already. The folder stays locked from the check to the stage's record."""
+    with folder_lock(folder):
+        status = stage_status(name, folder, cfg)
+        if status == "done":
+            log(f"[{name}] done already: {folder}")
+            return None
+        if status == "other settings":
+            raise ConfigError(f"{folder} holds a finished {name} stage made with other settings; "
+                              f"use another --out or delete {folder}")
+        log(f"[{name}] running -> {folder}")
+        start = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - start
+        save_json(folder / STAGE_FILE, {"config": to_jsonable(cfg), "seconds": round(seconds, 1),
+                                        "provenance": provenance(f"ptgm run ({name})")})
+        return seconds
 
 
 def stage_status(name: str, folder: Path, cfg: Any) -> str:
@@ -313,15 +314,20 @@ def train_downstream(method: str, rl_cfg: Any, log: Callable[[str], None] = prin
 
 def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
     """Every stage, each skipped when done; returns the report folder (`cfg.out` itself with no methods)."""
-    from ptgm.evaluate.report import report
-
     out = Path(cfg.out)
     at = Pretrained(out)
     # Every stage's config is built before anything runs: a typo in `flat` should not wait for pre-training.
     pretrain_configs(cfg, at)
     plan = [(method, rl_config(cfg, method, cfg.task, seed, out / "rl" / run_dir_name(method, cfg.task, seed), at))
             for method in cfg.methods for seed in cfg.seeds]
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        return _run(cfg, at, plan, log)
+
+
+def _run(cfg: RunConfig, at: Pretrained, plan: list[tuple[str, Any]], log: Callable[[str], None]) -> Path:
+    from ptgm.evaluate.report import report
+
+    out = at.root
     save_yaml(out / "config.yaml", cfg)
     start = time.perf_counter()
     pretrain(cfg, at, log)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ptgm.data.store import DatasetError, DatasetWriter, EpisodeInfo, episode_id, write_episode
 from ptgm.envs import get_world, make_env, make_player
-from ptgm.io import provenance
+from ptgm.io import folder_lock, provenance
 
 PRESETS = {"small": 50_000, "full": 1_000_000}
 
@@ -131,6 +131,11 @@ def header(cfg: CollectConfig) -> dict:
 def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     """Collect until the dataset at `cfg.out` holds `cfg.frames` frames; resumes an existing one."""
     make_player(cfg.player, 0, cfg.world, cfg.random_action_prob, cfg.target_spread, cfg.perception)  # bad settings fail before any write
+    with folder_lock(cfg.out):
+        return _collect(cfg, progress)
+
+
+def _collect(cfg: CollectConfig, progress: bool) -> Path:
     writer = DatasetWriter(cfg.out, header(cfg))
     done = writer.committed
     if [e.id for e in done] != [episode_id(i) for i in range(len(done))]:

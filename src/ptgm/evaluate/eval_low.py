@@ -43,7 +43,7 @@ from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import env_obs_mode, get_world, make_env
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import GoalEmbedder, embed_episode
-from ptgm.io import provenance, save_json
+from ptgm.io import folder_lock, provenance, save_json
 from ptgm.models.low_level import LowLevelPolicy
 
 
@@ -227,6 +227,12 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
 def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
     """Run the evaluation; writes and returns the results (per policy, per start kind, per code)."""
     cfg.validate()
+    out = Path(cfg.out) if cfg.out else Path(cfg.low) / "eval_low.json"
+    with folder_lock(out.parent):
+        return _eval_low(cfg, out)
+
+
+def _eval_low(cfg: EvalLowConfig, out: Path) -> dict[str, Any]:
     torch.set_num_threads(cfg.threads)
     codebook = Codebook.load(cfg.codebook)
     policy = LowLevelPolicy.load(cfg.low, embedder=codebook.embedder)
@@ -269,7 +275,7 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
         "replay_skipped": skipped,
         "provenance": provenance("ptgm eval-low", cfg, dataset_id=store.dataset_id if store else None),
     })
-    save_json(cfg.out or Path(cfg.low) / "eval_low.json", results)
+    save_json(out, results)
     return results
 
 

@@ -21,7 +21,7 @@ from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import EMBEDDERS, make_embedder
 from ptgm.goals.pictures import CodeView, describe_code, save_pictures
 from ptgm.goals.sampling import choose_episodes, clustering_features, sample_goals, thin_static_goals
-from ptgm.io import provenance, sha256_file
+from ptgm.io import folder_lock, provenance, sha256_file
 
 
 @dataclass
@@ -61,6 +61,11 @@ def build_codebook(cfg: CodebookConfig, log=print) -> CodebookResult:
         raise ValueError(f"--n-codebook must be >= 1, got {cfg.n_codebook}")
     if cfg.action_weight < 0:
         raise ValueError(f"--action-weight must be >= 0, got {cfg.action_weight}")
+    with folder_lock(cfg.out):
+        return _build_codebook(cfg, log)
+
+
+def _build_codebook(cfg: CodebookConfig, log) -> CodebookResult:
     out = Path(cfg.out)
     store = EpisodeStore(cfg.data)
     world = get_world(store.world)

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import WorldSpec, get_world
-from ptgm.io import provenance
+from ptgm.io import folder_lock, provenance
 from ptgm.models.artifacts import ModelError, load_weights, read_config, save_model
 from ptgm.models.encoders import PixelEncoder
 
@@ -193,13 +193,18 @@ def format_encoder_result(result: dict[str, Any]) -> str:
 
 def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the temporal-contrast encoder; returns what config.json records."""
+    for name in ("steps", "batch_size", "max_offset", "dim", "hidden", "max_frames"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    with folder_lock(cfg.out):
+        return _train_encoder(cfg, progress)
+
+
+def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
     from torch.utils.tensorboard import SummaryWriter
 
     from ptgm.pretrain.checkpoint import CheckpointError, load_checkpoint, read_counters, save_checkpoint
 
-    for name in ("steps", "batch_size", "max_offset", "dim", "hidden", "max_frames"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     store = EpisodeStore(cfg.data)

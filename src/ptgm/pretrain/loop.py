@@ -12,6 +12,7 @@ drawn and ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from ptgm.config import ConfigError, changed_settings, save_yaml
 from ptgm.envs import OBS_MODES
-from ptgm.io import provenance, save_json, to_jsonable
+from ptgm.io import folder_lock, provenance, save_json, to_jsonable
 from ptgm.pretrain.checkpoint import CheckpointError, load_checkpoint, read_counters, save_checkpoint
 from ptgm.pretrain.distributed import Distributed
 from ptgm.pretrain.relabel import check_gaps
@@ -90,7 +91,14 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
     `inputs`: the identities of what else the training reads (split, goal embedder, codebook): a checkpoint
     made with other ones is not resumed, although its settings, which name them by path, may be the same.
 
-    Saves the best-validation weights to cfg.out (model.save) and returns the run's metrics."""
+    Saves the best-validation weights to cfg.out (model.save) and returns the run's metrics. Only the main
+    process writes, so only it holds the output folder's lock."""
+    with folder_lock(cfg.out) if dist.is_main else contextlib.nullcontext():
+        return _fit(cfg, model, objective, dist, command, dataset_id, on_update, inputs=inputs)
+
+
+def _fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distributed, command: str,
+         dataset_id: str, on_update: Callable[[int], None] | None, *, inputs: dict[str, Any] | None) -> dict[str, Any]:
     out = Path(cfg.out)
     inputs = inputs or {}
     if cfg.batch_size % dist.world_size:
