@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -198,15 +198,39 @@ def save_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n").encode())
 
 
-def load_json(path: str | Path, what: str = "file", error: type[ArtifactError] = ArtifactError) -> Any:
-    """Parse a JSON file; a missing or malformed file raises `error` naming `what` it should be."""
+def load_json(path: str | Path, what: str = "file", error: type[ArtifactError] = ArtifactError,
+              required: Sequence[str] = ()) -> Any:
+    """Parse a JSON file; a missing or malformed file raises `error` naming `what` it should be. With `required`,
+    the file must hold an object with those keys (the error names the missing ones and the file)."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} not found: {path}")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise error(f"{what} {path} is not valid JSON: {e}") from e
+    return require_keys(data, required, f"{what} {path}", error) if required else data
+
+
+def path_inside(folder: str | Path, relative: Any, where: str, error: type[Exception] = ArtifactError) -> Path:
+    """`folder / relative` for a path read from a file (`where`) that must name something inside `folder`:
+    refused before anything is read when it is not a relative path or climbs out with '..'."""
+    if not isinstance(relative, str) or not relative:
+        raise error(f"{where}: expected a file name inside {folder}, got {relative!r}")
+    parts = Path(relative).parts
+    if os.path.isabs(relative) or ".." in parts:
+        raise error(f"{where}: the path {relative!r} leaves {folder}; only paths inside it are read")
+    return Path(folder) / relative
+
+
+def require_keys(record: Any, keys: Sequence[str], where: str, error: type[Exception] = ArtifactError) -> dict:
+    """`record` if it is a mapping holding every one of `keys`; else `error` naming `where` and what is missing."""
+    if not isinstance(record, dict):
+        raise error(f"{where} must hold a JSON object, not {type(record).__name__}")
+    missing = [key for key in keys if key not in record]
+    if missing:
+        raise error(f"{where} lacks {', '.join(repr(k) for k in missing)}")
+    return record
 
 
 def save_figure(fig, path: str | Path, dpi: float | None = None) -> None:

@@ -35,13 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from ptgm.io import ArtifactError, load_json, save_json, save_npz, sha256_bytes, sha256_file
+from ptgm.io import ArtifactError, load_json, require_keys, save_json, save_npz, sha256_bytes, sha256_file
 
 FORMAT = "ptgm-episodes/1"
 MANIFEST = "manifest.json"
 SPLIT = "split.json"
 EPISODE_KEYS = ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations", "truncations",
                 "inventory", "achievements", "player_pos", "noise")
+MANIFEST_KEYS = ("format", "world", "observations", "episodes")  # what every manifest holds
 _PER_OBS = {"obs_symbolic", "obs_pixels", "inventory", "player_pos"}  # length T+1
 
 
@@ -94,10 +95,11 @@ class EpisodeStore:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"dataset not found: {self.root}")
-        self.manifest = load_json(self.root / MANIFEST, "dataset manifest", DatasetError)
-        if self.manifest.get("format") != FORMAT:
-            raise DatasetError(f"{self.root / MANIFEST}: not a ptgm dataset (format {self.manifest.get('format')!r}, "
+        self.manifest = load_json(self.root / MANIFEST, "dataset manifest", DatasetError, required=("format",))
+        if self.manifest["format"] != FORMAT:
+            raise DatasetError(f"{self.root / MANIFEST}: not a ptgm dataset (format {self.manifest['format']!r}, "
                                f"expected {FORMAT!r})")
+        require_keys(self.manifest, MANIFEST_KEYS, f"dataset manifest {self.root / MANIFEST}", DatasetError)
         try:
             self.episodes = [EpisodeInfo(**e) for e in self.manifest["episodes"]]
         except (KeyError, TypeError) as e:
@@ -157,7 +159,13 @@ class EpisodeStore:
             raise DatasetError(f"{self.root / SPLIT} was made for other episodes; split the dataset again")
         if part not in ("train", "val"):
             raise ValueError(f"unknown split part {part!r}; valid: train, val")
-        return list(split[part])
+        ids = split.get(part)
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise DatasetError(f"{self.root / SPLIT}: '{part}' must be a list of episode ids, got {ids!r:.80}")
+        unknown = [i for i in ids if i not in self._by_id]
+        if unknown:
+            raise DatasetError(f"{self.root / SPLIT}: '{part}' names episodes the manifest lacks: {unknown[:5]}")
+        return list(ids)
 
     # -- episodes --------------------------------------------------------------------------------
     def load(self, ep_id: str, keys: Sequence[str] | None = None, verify: bool = True) -> dict[str, np.ndarray]:
@@ -206,7 +214,7 @@ class DatasetWriter:
         self.root = Path(root)
         path = self.root / MANIFEST
         if path.exists():
-            self.manifest = load_json(path, "dataset manifest", DatasetError)
+            self.manifest = load_json(path, "dataset manifest", DatasetError, required=MANIFEST_KEYS)
             for key in ("world", "observations", "producer_key"):
                 if self.manifest.get(key) != header.get(key):
                     raise DatasetError(

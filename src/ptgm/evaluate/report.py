@@ -52,7 +52,7 @@ class Curve:
 
 def load_curve(run_dir: str | Path) -> Curve:
     path = Path(run_dir)
-    info = load_json(path / "run.json", "run description")
+    info = load_json(path / "run.json", "run description", required=("task", "method", "seed"))
     eval_csv = path / "eval.csv"
     if not eval_csv.is_file():
         raise ArtifactError(f"{path} has no eval.csv; is it a run directory of `ptgm train-high` or `train-flat`?")

@@ -94,7 +94,7 @@ class LearnedEmbedder:
 
     @classmethod
     def load(cls, encoder_dir: str | Path, world: WorldSpec) -> "LearnedEmbedder":
-        config = read_config(encoder_dir, ENCODER_FORMAT, "learned goal encoder")
+        config = read_config(encoder_dir, ENCODER_FORMAT, "learned goal encoder", required=("hidden", "dim"))
         if config.get("world") != world.name or tuple(config.get("pixel_shape", ())) != tuple(world.pixel_shape):
             raise ModelError(f"{encoder_dir}: encoder was trained for world {config.get('world')!r} with frames "
                              f"{config.get('pixel_shape')}, not {world.name!r} with {list(world.pixel_shape)}")
