@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ptgm.config import ConfigError
+from ptgm.config import ConfigError, check_at_least, check_paths_given
 from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import env_obs_mode, get_world, make_env
 from ptgm.goals.codebook import Codebook
@@ -64,10 +64,16 @@ class EvalLowConfig:
     progress: bool = True  # show a progress bar
 
     def validate(self) -> None:
-        if self.episodes < 1 or self.steps < 1 or self.codes < 0:
-            raise ConfigError("--episodes and --steps must be at least 1, --codes at least 0")
+        check_paths_given(self, "low", "codebook")
+        if self.out is not None:
+            check_paths_given(self, "out")
+        check_at_least(self, 1, "episodes", "steps", "threads")
+        check_at_least(self, 0, "codes", "seed")
         if not self.cond_scale:
             raise ConfigError("give at least one --cond-scale")
+        if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 <= s < float("inf")
+                   for s in self.cond_scale):
+            raise ConfigError(f"--cond-scale values must be numbers >= 0, got {self.cond_scale}")
 
 
 @dataclass

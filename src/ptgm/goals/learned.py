@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ptgm.config import check_at_least, check_paths_given, check_positive
 from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import WorldSpec, get_world
 from ptgm.io import folder_lock, provenance
@@ -52,6 +53,13 @@ class EncoderConfig:
     eval_every: int = 500  # steps between validation retrieval checks
     checkpoint_every: int = 500  # steps between resumable checkpoints
     threads: int = 1  # torch CPU threads
+
+    def validate(self) -> None:
+        check_paths_given(self, "data", "out")
+        check_at_least(self, 1, "steps", "batch_size", "max_offset", "dim", "hidden", "max_frames", "eval_every",
+                       "checkpoint_every", "threads")
+        check_at_least(self, 0, "seed", "shift")
+        check_positive(self, "learning_rate", "temperature")
 
 
 class TemporalEncoder(nn.Module):
@@ -193,9 +201,7 @@ def format_encoder_result(result: dict[str, Any]) -> str:
 
 def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the temporal-contrast encoder; returns what config.json records."""
-    for name in ("steps", "batch_size", "max_offset", "dim", "hidden", "max_frames"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
+    cfg.validate()
     with folder_lock(cfg.out):
         return _train_encoder(cfg, progress)
 

@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from ptgm.config import ConfigError, changed_settings, save_yaml
+from ptgm.config import ConfigError, changed_settings, check_at_least, check_paths_given, check_positive, save_yaml
 from ptgm.envs import OBS_MODES
 from ptgm.io import folder_lock, provenance, save_json, to_jsonable
 from ptgm.pretrain.checkpoint import CheckpointError, load_checkpoint, read_counters, save_checkpoint
@@ -56,14 +56,17 @@ class PretrainConfig:
     progress: bool = True  # show a progress bar
 
     def validate(self) -> None:
+        check_paths_given(self, "data", "out")
         if self.obs not in OBS_MODES:
             raise ConfigError(f"--obs {self.obs!r} is not an observation mode; valid: {', '.join(OBS_MODES)}")
-        check_gaps(self.min_btwn_goals, self.max_btwn_goals)
-        for name in ("hidden", "batch_size", "epochs", "eval_every", "checkpoint_every", "threads"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.max_updates < 0:
-            raise ConfigError("--lr must be positive, --weight-decay and --max-updates >= 0")
+        check_at_least(self, 1, "min_btwn_goals", "hidden", "batch_size", "epochs", "eval_every", "checkpoint_every",
+                       "threads")
+        try:
+            check_gaps(self.min_btwn_goals, self.max_btwn_goals)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        check_positive(self, "lr")
+        check_at_least(self, 0, "weight_decay", "max_updates", "seed")
 
 
 # Settings that may differ when a stopped run is started again: none changes what an update computes.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ptgm.config import ConfigError
+from ptgm.config import ConfigError, check_at_least, check_paths_given
 from ptgm.envs import TaskSpec, WorldSpec, get_task, get_world
 from ptgm.evaluate.periodic import task_metric
 from ptgm.goals.codebook import Codebook
@@ -59,10 +59,9 @@ class HighConfig(PPOConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.low_level_steps < 1:
-            raise ConfigError(f"--low-level-steps must be at least 1, got {self.low_level_steps}")
-        if self.kl_reward < 0:
-            raise ConfigError(f"--kl-reward must be >= 0, got {self.kl_reward}")
+        check_paths_given(self, "low", "codebook")
+        check_at_least(self, 1, "low_level_steps")
+        check_at_least(self, 0, "kl_reward", "cond_scale")
         if (self.uses_prior_reward or self.initialize_with_prior) and not self.prior:
             raise ConfigError("the KL reward and --initialize-with-prior need the goal prior: pass --prior DIR "
                               "(or --no-goal-prior to train without it)")
