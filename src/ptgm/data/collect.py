@@ -101,7 +101,7 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
               "inventory": np.uint8, "achievements": bool, "player_pos": np.int16, "obs_symbolic": np.uint8,
               "obs_pixels": np.uint8, "noise": bool}
     arrays = {k: np.asarray(v, dtypes[k]) for k, v in rec.items()}
-    return write_episode(cfg.out, index, arrays, world_seed, spec.achievements, spec.n_actions)
+    return write_episode(cfg.out, index, arrays, world_seed, spec)
 
 
 def truncate_episode(cfg: CollectConfig, index: int, info: EpisodeInfo, steps: int) -> EpisodeInfo:
@@ -114,7 +114,7 @@ def truncate_episode(cfg: CollectConfig, index: int, info: EpisodeInfo, steps: i
             arrays[key] = value[:steps + len(value) - info.length]  # observations keep their one extra row
     arrays["truncations"][steps - 1] = True  # not terminal: the episode went on
     spec = get_world(cfg.world)
-    return write_episode(cfg.out, index, arrays, info.env_seed, spec.achievements, spec.n_actions)
+    return write_episode(cfg.out, index, arrays, info.env_seed, spec)
 
 
 def _worker(args: tuple[CollectConfig, int, int]) -> tuple[int, EpisodeInfo]:
