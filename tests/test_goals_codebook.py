@@ -240,9 +240,9 @@ def test_unsplit_and_empty_datasets_are_refused(dataset, tmp_path):
 
 
 def test_unknown_embedder_or_reduction_or_missing_pixels_is_refused(dataset, tmp_path):
-    with pytest.raises(ValueError, match="unknown embedder 'clip'; valid: state, learned"):
+    with pytest.raises(ValueError, match="--embedding 'clip' is unknown; valid: state, learned"):
         build_codebook(config(dataset, tmp_path, embedding="clip"), log=quiet)
-    with pytest.raises(ValueError, match="unknown --reduce 'umap'; valid: tsne, pca, none"):
+    with pytest.raises(ValueError, match="--reduce 'umap' is unknown; valid: tsne, pca, none"):
         build_codebook(config(dataset, tmp_path, reduce="umap"), log=quiet)
     with pytest.raises(ValueError, match="needs --encoder"):
         build_codebook(config(dataset, tmp_path, embedding="learned"), log=quiet)
@@ -281,4 +281,4 @@ def test_cli_codebook_and_its_errors(dataset, tmp_path, capsys):
     assert f"codebook: {out} (6 codes of dimension 56, embedder state" in printed
     assert Codebook.load(out).meta["seed"] == 2
     assert main(["codebook", "--data", dataset, "--out", str(out), "--embedding", "clip"]) == 2
-    assert "unknown embedder 'clip'" in capsys.readouterr().err
+    assert "--embedding 'clip' is unknown" in capsys.readouterr().err

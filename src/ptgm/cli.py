@@ -7,7 +7,10 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
+import select
 import sys
+import traceback
 from pathlib import Path
 
 from ptgm.config import ConfigError, add_arguments, from_args
@@ -99,13 +102,61 @@ _STAGE_MODULES = ["ptgm.goals.commands", "ptgm.pretrain.commands", "ptgm.evaluat
                   "ptgm.pipeline"]
 
 
+# What the user can fix (a flag, a config, an input file or folder, the disk): one line and exit 2. Anything
+# else is a bug in ptgm and keeps its traceback. The stages raise ConfigError, ArtifactError and its kinds
+# (DatasetError, ModelError, CodebookError, CheckpointError, RunError, FolderInUseError), TaskError and
+# TooFewSamplesError (ValueErrors), and OSError from the filesystem.
+USER_ERRORS = (ArtifactError, ConfigError, ValueError, KeyError, OSError)
+
+
+def describe_error(error: BaseException) -> str:
+    """`error` as one line for the user."""
+    if isinstance(error, KeyError):
+        # A required entry was missing from something read; the stages name the file where they can, this is the
+        # fallback: which key, and which code read it.
+        frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+        where = f" (read by {Path(frame.filename).name}:{frame.lineno}, in {frame.name})" if frame else ""
+        text = f"required entry {error.args[0]!r} is missing{where}" if error.args else "a required entry is missing"
+    elif isinstance(error, OSError) and error.strerror and error.filename is not None:
+        text = f"{error.strerror}: {error.filename}" + (f" -> {error.filename2}" if error.filename2 else "")
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())  # one line, whatever the message (YAML parse errors span several)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (a BrokenPipeError may also come from a worker's pipe)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (e.g. captured in tests)
+        return False
+    poll = select.poll()
+    poll.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poll.poll(0))  # a pipe without a reader polls as an error
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = " ".join(c for c in (args.command, getattr(args, "data_command", None)) if c)
     try:
         args.fn(args)
-    except (ArtifactError, ConfigError, ValueError, KeyError, FileNotFoundError) as e:
-        print(f"ptgm {args.command}: error: {e}", file=sys.stderr)
+        sys.stdout.flush()  # a reader that went away shows here, while this boundary still stands
+    except BrokenPipeError as e:
+        if not _stdout_closed():
+            print(f"ptgm {command}: error: {describe_error(e)}", file=sys.stderr)
+            return 2
+        # `ptgm data stats D --json | head -c 1`: the reader has what it wanted. Point stdout at /dev/null, so that
+        # the interpreter's own flush at exit does not fail again, and end quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except USER_ERRORS as e:
+        print(f"ptgm {command}: error: {describe_error(e)}", file=sys.stderr)
         return 2
+    except Exception:
+        traceback.print_exc()
+        print(f"ptgm {command}: the error above is a bug in ptgm, not in what it was given; please report it with "
+              f"the traceback", file=sys.stderr)
+        return 1
     return 0
 
 

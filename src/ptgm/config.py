@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import inspect
 import io
+import math
 import os
 import tokenize
 import types
@@ -32,6 +33,45 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A config file or value is invalid."""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_at_least(cfg: Any, minimum: float, *names: str) -> None:
+    """ConfigError unless each setting `names` of `cfg` is a finite number >= `minimum`."""
+    for name in names:
+        value = getattr(cfg, name)
+        if not (_is_number(value) and value >= minimum):
+            raise ConfigError(f"{_flag(name)} must be a number >= {minimum:g}, got {value!r}")
+
+
+def check_positive(cfg: Any, *names: str) -> None:
+    """ConfigError unless each setting `names` of `cfg` is a finite number > 0."""
+    for name in names:
+        value = getattr(cfg, name)
+        if not (_is_number(value) and value > 0):
+            raise ConfigError(f"{_flag(name)} must be a number > 0, got {value!r}")
+
+
+def check_choice(cfg: Any, name: str, valid: typing.Iterable[str]) -> None:
+    """ConfigError unless setting `name` of `cfg` is one of `valid`."""
+    valid = list(valid)
+    if getattr(cfg, name) not in valid:
+        raise ConfigError(f"{_flag(name)} {getattr(cfg, name)!r} is unknown; valid: {', '.join(valid)}")
+
+
+def check_paths_given(cfg: Any, *names: str) -> None:
+    """ConfigError when a folder or file setting `names` of `cfg` is empty (`--out ""` would write here)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{_flag(name)} must name a file or folder, got {value!r}")
 
 
 @cache
@@ -111,11 +151,35 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
             data[key] = float(value)
             continue
         base = typing.get_origin(tp) or tp
-        if isinstance(base, type) and not isinstance(value, base):
-            raise ConfigError(f"{where}: {key} must be {getattr(tp, '__name__', tp)}, got {value!r}")
+        if not _has_type(value, tp):
+            raise ConfigError(f"{where}: {key} must be {_type_name(tp)}, got {value!r}")
         if base in (list, tuple):
-            data[key] = base(value)
+            data[key] = base(float(v) if _widens_to_float(v, tp) else v for v in value)
     return cls(**data)
+
+
+def _widens_to_float(value: Any, tp: Any) -> bool:
+    return typing.get_args(tp)[:1] == (float,) and isinstance(value, int) and not isinstance(value, bool)
+
+
+def _has_type(value: Any, tp: Any) -> bool:
+    """Whether `value` (read from YAML) fits annotation `tp`: the container and, for lists, every item
+    (an int where a float is wanted fits; a bool is never a number)."""
+    base = typing.get_origin(tp) or tp
+    if not isinstance(base, type):
+        return True  # Any, and annotations this check does not describe
+    if base in (int, float) and isinstance(value, bool):
+        return False
+    if not isinstance(value, base):
+        return False
+    if base in (list, tuple) and typing.get_args(tp):
+        item = typing.get_args(tp)[0]
+        return all(_has_type(v, item) or _widens_to_float(v, tp) for v in value)
+    return True
+
+
+def _type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
 def same_setting(saved: Any, value: Any) -> bool:

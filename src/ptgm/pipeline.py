@@ -32,8 +32,9 @@ from typing import Any, Callable
 
 import yaml
 
-from ptgm.config import ConfigError, add_arguments, changed_settings, field_help, from_dict, load_yaml, save_yaml
-from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
+from ptgm.config import (ConfigError, add_arguments, changed_settings, check_at_least, check_paths_given, field_help,
+                         from_dict, load_yaml, save_yaml)
+from ptgm.io import ArtifactError, atomic_write_bytes, folder_lock, load_json, provenance, save_json, to_jsonable
 
 STAGE_FILE = "stage.json"
 # Where a stage wrote is not a setting: a folder moved or linked elsewhere (e.g. a dataset shared by two
@@ -63,6 +64,23 @@ class RunConfig:
         "steps": 50_000, "eval_every": 10_000, "eval_episodes": 50, "initialize_with_prior": True})
     flat: dict[str, Any] = field(default_factory=lambda: {  # `ptgm train-flat` settings (FlatConfig)
         "steps": 50_000, "eval_every": 10_000, "eval_episodes": 50})
+
+    def validate(self) -> None:
+        """The pipeline's own settings (each stage's are checked by `check_run`)."""
+        check_paths_given(self, "out")
+        check_at_least(self, 0, "seed", "val_frames")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ConfigError(f"methods: unknown method {unknown[0]!r}; valid: {', '.join(METHODS)}")
+        for name, values in (("methods", self.methods), ("seeds", self.seeds)):
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                raise ConfigError(f"{name}: {repeated} given more than once (each run has one folder)")
+        negative = [s for s in self.seeds if s < 0]
+        if negative:
+            raise ConfigError(f"seeds must be >= 0, got {negative}")
+        if self.methods and not self.seeds:
+            raise ConfigError("seeds: give at least one seed for the methods' runs")
 
 
 # RunConfig fields that hold one stage's settings, in pipeline order.
@@ -123,28 +141,38 @@ def _stage_config(name: str, values: dict[str, Any], **fixed: Any):
     if unknown:
         raise ConfigError(f"{name}: unknown setting(s) {sorted(unknown)}; valid: {valid}")
     try:
-        return cls(**values, **fixed)
-    except TypeError as e:
+        return from_dict(cls, {**values, **fixed}, name)
+    except TypeError as e:  # a required setting missing
         raise ConfigError(f"{name}: {e}") from e
+
+
+def _validated(name: str, stage_cfg: Any) -> Any:
+    """`stage_cfg` after its stage's own checks (ranges, choices), their message naming the stage."""
+    try:
+        stage_cfg.validate()
+    except ValueError as e:  # ConfigError, and the ValueErrors of the checks the stages share (a player's settings)
+        raise ConfigError(f"{name}: {e}") from e
+    return stage_cfg
 
 
 def _stage(name: str, folder: Path, cfg: Any, fn: Callable[[], Any], log: Callable[[str], None]) -> float | None:
     """Run `fn` unless `folder` already holds this stage, complete, with exactly `cfg`; returns the seconds it
-    ran, or None when it was done already."""
-    status = stage_status(name, folder, cfg)
-    if status == "done":
-        log(f"[{name}] done already: {folder}")
-        return None
-    if status == "other settings":
-        raise ConfigError(f"{folder} holds a finished {name} stage made with other settings; "
-                          f"use another --out or delete {folder}")
-    log(f"[{name}] running -> {folder}")
-    start = time.perf_counter()
-    fn()
-    seconds = time.perf_counter() - start
-    save_json(folder / STAGE_FILE, {"config": to_jsonable(cfg), "seconds": round(seconds, 1),
-                                    "provenance": provenance(f"ptgm run ({name})")})
-    return seconds
+    ran, or None when it was done already. The folder stays locked from the check to the stage's record."""
+    with folder_lock(folder):
+        status = stage_status(name, folder, cfg)
+        if status == "done":
+            log(f"[{name}] done already: {folder}")
+            return None
+        if status == "other settings":
+            raise ConfigError(f"{folder} holds a finished {name} stage made with other settings; "
+                              f"use another --out or delete {folder}")
+        log(f"[{name}] running -> {folder}")
+        start = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - start
+        save_json(folder / STAGE_FILE, {"config": to_jsonable(cfg), "seconds": round(seconds, 1),
+                                        "provenance": provenance(f"ptgm run ({name})")})
+        return seconds
 
 
 def stage_status(name: str, folder: Path, cfg: Any) -> str:
@@ -311,17 +339,45 @@ def train_downstream(method: str, rl_cfg: Any, log: Callable[[str], None] = prin
     return _stage(method, Path(rl_cfg.out), rl_cfg, lambda: train(rl_cfg), log)
 
 
+def check_run(cfg: RunConfig, at: Pretrained) -> list[tuple[str, Any]]:
+    """Every setting of every stage, the task, the methods and the seeds checked, before any stage runs: a typo in
+    `flat` should not wait for pre-training. Returns the downstream runs to make, (method, its config)."""
+    from ptgm.envs import TaskError, get_task, get_world
+
+    cfg.validate()
+    configs = pretrain_configs(cfg, at)
+    for name, stage_cfg in configs.items():
+        if stage_cfg is not None:
+            _validated(name, stage_cfg)
+    if cfg.val_frames >= configs["collect"].frames:
+        raise ConfigError(f"val_frames {cfg.val_frames} leaves none of the collect.frames {configs['collect'].frames} "
+                          f"for training; lower val_frames")
+    plan = []
+    for method in cfg.methods:
+        for seed in cfg.seeds:
+            rl_cfg = rl_config(cfg, method, cfg.task, seed, at.root / "rl" / run_dir_name(method, cfg.task, seed), at)
+            plan.append((method, _validated(f"{'flat' if METHODS[method] is None else 'high'} ({method})", rl_cfg)))
+    for rl_cfg in {(c.world, c.tasks_file): c for _, c in plan}.values():
+        try:
+            get_task(rl_cfg.task, get_world(rl_cfg.world), rl_cfg.tasks_file)
+        except TaskError as e:
+            raise ConfigError(f"task: {e}") from e
+    return plan
+
+
 def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
     """Every stage, each skipped when done; returns the report folder (`cfg.out` itself with no methods)."""
-    from ptgm.evaluate.report import report
-
     out = Path(cfg.out)
     at = Pretrained(out)
-    # Every stage's config is built before anything runs: a typo in `flat` should not wait for pre-training.
-    pretrain_configs(cfg, at)
-    plan = [(method, rl_config(cfg, method, cfg.task, seed, out / "rl" / run_dir_name(method, cfg.task, seed), at))
-            for method in cfg.methods for seed in cfg.seeds]
-    out.mkdir(parents=True, exist_ok=True)
+    plan = check_run(cfg, at)
+    with folder_lock(out):
+        return _run(cfg, at, plan, log)
+
+
+def _run(cfg: RunConfig, at: Pretrained, plan: list[tuple[str, Any]], log: Callable[[str], None]) -> Path:
+    from ptgm.evaluate.report import report
+
+    out = at.root
     save_yaml(out / "config.yaml", cfg)
     start = time.perf_counter()
     pretrain(cfg, at, log)

@@ -23,8 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ptgm.data.store import DatasetError, DatasetWriter, EpisodeInfo, episode_id, write_episode
-from ptgm.envs import get_world, make_env, make_player
-from ptgm.io import provenance
+from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given
+from ptgm.envs import PLAYERS, WORLDS, get_world, make_env, make_player
+from ptgm.io import folder_lock, provenance
 
 PRESETS = {"small": 50_000, "full": 1_000_000}
 
@@ -42,6 +43,17 @@ class CollectConfig:
     random_action_prob: float = 0.1  # scripted player's chance of a random action
     target_spread: float = 0.0  # scripted player: 0 heads for the nearest tree/stone/water; s > 0 draws one, weight exp(-extra steps / s)
     perception: str = "global"  # scripted player: global reads the whole map; local acts only on what is on screen, as its clone
+
+    def validate(self) -> None:
+        check_paths_given(self, "out")
+        check_choice(self, "world", WORLDS)
+        check_choice(self, "player", PLAYERS)
+        check_at_least(self, 1, "frames", "workers", "max_episode_steps")
+        check_at_least(self, 0, "seed", "random_action_prob", "target_spread")
+        if self.random_action_prob > 1:
+            raise ConfigError(f"--random-action-prob must be in [0, 1], got {self.random_action_prob}")
+        # The player's own checks (its perception modes, say), before any write.
+        make_player(self.player, 0, self.world, self.random_action_prob, self.target_spread, self.perception)
 
 
 def episode_seeds(seed: int, index: int) -> tuple[int, int]:
@@ -89,7 +101,7 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
               "inventory": np.uint8, "achievements": bool, "player_pos": np.int16, "obs_symbolic": np.uint8,
               "obs_pixels": np.uint8, "noise": bool}
     arrays = {k: np.asarray(v, dtypes[k]) for k, v in rec.items()}
-    return write_episode(cfg.out, index, arrays, world_seed, spec.achievements, spec.n_actions)
+    return write_episode(cfg.out, index, arrays, world_seed, spec)
 
 
 def truncate_episode(cfg: CollectConfig, index: int, info: EpisodeInfo, steps: int) -> EpisodeInfo:
@@ -102,7 +114,7 @@ def truncate_episode(cfg: CollectConfig, index: int, info: EpisodeInfo, steps: i
             arrays[key] = value[:steps + len(value) - info.length]  # observations keep their one extra row
     arrays["truncations"][steps - 1] = True  # not terminal: the episode went on
     spec = get_world(cfg.world)
-    return write_episode(cfg.out, index, arrays, info.env_seed, spec.achievements, spec.n_actions)
+    return write_episode(cfg.out, index, arrays, info.env_seed, spec)
 
 
 def _worker(args: tuple[CollectConfig, int, int]) -> tuple[int, EpisodeInfo]:
@@ -130,13 +142,21 @@ def header(cfg: CollectConfig) -> dict:
 
 def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     """Collect until the dataset at `cfg.out` holds `cfg.frames` frames; resumes an existing one."""
-    make_player(cfg.player, 0, cfg.world, cfg.random_action_prob, cfg.target_spread, cfg.perception)  # bad settings fail before any write
+    cfg.validate()
+    with folder_lock(cfg.out):
+        return _collect(cfg, progress)
+
+
+def _collect(cfg: CollectConfig, progress: bool) -> Path:
     writer = DatasetWriter(cfg.out, header(cfg))
     done = writer.committed
     if [e.id for e in done] != [episode_id(i) for i in range(len(done))]:
         raise DatasetError(f"{cfg.out}: the committed episodes are not {episode_id(0)}, {episode_id(1)}, ... without "
                            "gaps (an interrupted parallel collection of an older ptgm); collect into another --out")
     frames = sum(e.length for e in done)  # of the committed episodes
+    if frames > cfg.frames:
+        raise DatasetError(f"{cfg.out} already holds {frames} frames, more than --frames {cfg.frames}: a dataset is "
+                           f"never cut; give --frames {frames} or more to extend it, or another --out")
     next_commit = next_index = len(done)  # the next episode to commit, and to start
     finished: dict[int, EpisodeInfo] = {}  # episodes done, waiting for an earlier one to be committed
     pending = []  # running episodes

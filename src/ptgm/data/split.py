@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ptgm.data.store import SPLIT, DatasetError, EpisodeStore
-from ptgm.io import save_json
+from ptgm.io import folder_lock, save_json
 
 
 def split_dataset(store: EpisodeStore, val_frames: int, train_frames: int = -1, seed: int = 0) -> dict:
@@ -13,6 +13,11 @@ def split_dataset(store: EpisodeStore, val_frames: int, train_frames: int = -1, 
     then validation until `val_frames`. Writes and returns `split.json`."""
     if val_frames < 0 or train_frames < -1:
         raise ValueError("--val-frames must be >= 0 and --train-frames >= 0 or -1")
+    with folder_lock(store.root):  # no collection may change the episodes while they are split
+        return _split(store, val_frames, train_frames, seed)
+
+
+def _split(store: EpisodeStore, val_frames: int, train_frames: int, seed: int) -> dict:
     total = store.num_frames
     wanted = val_frames + max(train_frames, 0)
     if wanted > total:

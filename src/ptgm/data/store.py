@@ -35,13 +35,17 @@ from typing import Any
 
 import numpy as np
 
-from ptgm.io import ArtifactError, load_json, save_json, save_npz, sha256_bytes, sha256_file
+from ptgm.envs import WorldSpec, get_world
+from ptgm.io import ArtifactError, load_json, path_inside, require_keys, save_json, save_npz, sha256_bytes, sha256_file
 
 FORMAT = "ptgm-episodes/1"
 MANIFEST = "manifest.json"
 SPLIT = "split.json"
 EPISODE_KEYS = ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations", "truncations",
                 "inventory", "achievements", "player_pos", "noise")
+_BOOL_KEYS = {"terminations", "truncations", "achievements", "noise"}
+_INTEGER_KEYS = {"obs_symbolic", "obs_pixels", "actions", "inventory", "player_pos"}
+MANIFEST_KEYS = ("format", "world", "observations", "episodes")  # what every manifest holds
 _PER_OBS = {"obs_symbolic", "obs_pixels", "inventory", "player_pos"}  # length T+1
 
 
@@ -65,26 +69,93 @@ def episode_id(index: int) -> str:
 
 
 def write_episode(root: str | Path, index: int, arrays: dict[str, np.ndarray], env_seed: int,
-                  achievement_names: Sequence[str], n_actions: int) -> EpisodeInfo:
+                  world: WorldSpec) -> EpisodeInfo:
     """Validate and atomically write one episode file; returns its manifest entry (not yet committed)."""
-    _check_arrays(arrays, f"episode {index}")
+    where = f"episode {index}"
+    if "actions" not in arrays or "obs_symbolic" not in arrays:
+        raise DatasetError(f"{where}: missing 'actions' or 'obs_symbolic'")
+    check_episode(arrays, len(arrays["actions"]), world, where)
     ep = episode_id(index)
     rel = f"episodes/{ep}.npz"
     data = save_npz(Path(root) / rel, **arrays)
-    unlocked = [a for a, hit in zip(achievement_names, arrays["achievements"].any(0)) if hit]
-    counts = np.bincount(arrays["actions"].astype(np.int64), minlength=n_actions).tolist()
+    unlocked = [a for a, hit in zip(world.achievements, arrays["achievements"].any(0)) if hit]
+    counts = np.bincount(arrays["actions"].astype(np.int64), minlength=world.n_actions).tolist()
     return EpisodeInfo(ep, rel, int(len(arrays["actions"])), sha256_bytes(data), int(env_seed), unlocked, counts)
 
 
-def _check_arrays(arrays: dict[str, np.ndarray], where: str) -> None:
-    if "actions" not in arrays or "obs_symbolic" not in arrays:
-        raise DatasetError(f"{where}: missing 'actions' or 'obs_symbolic'")
-    t = len(arrays["actions"])
+def check_episode(arrays: dict[str, np.ndarray], length: int, world: WorldSpec, where: str) -> None:
+    """DatasetError unless the episode's `arrays` (any subset of EPISODE_KEYS) fit `length` actions and `world`:
+    rows, widths, action and symbolic ids in range, finite rewards, inventory counts within the world's limit.
+    Run on every write and every read: a wrong id would otherwise fail deep inside training, or silently index
+    another action's weights."""
+    layout = world.symbolic_layout
     for key, value in arrays.items():
-        want = t + 1 if key in _PER_OBS else t
-        if len(value) != want:
-            raise DatasetError(f"{where}: '{key}' has {len(value)} rows, expected {want} "
-                               f"(observations are one longer than the {t} actions)")
+        want = length + 1 if key in _PER_OBS else length
+        if value.ndim == 0 or len(value) != want:
+            raise DatasetError(f"{where}: '{key}' has {len(value) if value.ndim else 'no'} rows, expected {want} "
+                               f"(observations are one longer than the {length} actions)")
+        if key in _BOOL_KEYS and value.dtype != bool:
+            raise DatasetError(f"{where}: '{key}' must be boolean, got {value.dtype}")
+        if key in _INTEGER_KEYS and not np.issubdtype(value.dtype, np.integer):
+            raise DatasetError(f"{where}: '{key}' must hold integers, got {value.dtype}")
+    widths = {"obs_symbolic": layout.size, "inventory": len(world.items), "achievements": len(world.achievements),
+              "player_pos": 2}
+    for key, width in widths.items():
+        if key in arrays and arrays[key].shape[1:] != (width,):
+            raise DatasetError(f"{where}: '{key}' rows have shape {arrays[key].shape[1:]}, expected ({width},)")
+    if "obs_pixels" in arrays and arrays["obs_pixels"].shape[1:] != tuple(world.pixel_shape):
+        raise DatasetError(f"{where}: 'obs_pixels' frames have shape {arrays['obs_pixels'].shape[1:]}, expected "
+                           f"{tuple(world.pixel_shape)}")
+    if "actions" in arrays and len(arrays["actions"]):
+        _check_range(arrays["actions"], 0, world.n_actions - 1, f"{where}: action id", world.n_actions)
+    if "obs_symbolic" in arrays:
+        view, inventory, _ = layout.split(arrays["obs_symbolic"])
+        _check_range(view, 0, layout.n_ids - 1, f"{where}: symbolic view id", layout.n_ids)
+        _check_range(inventory, 0, world.item_max, f"{where}: inventory count in the symbolic view")
+    if "inventory" in arrays:
+        _check_range(arrays["inventory"], 0, world.item_max, f"{where}: inventory count")
+    if "rewards" in arrays:
+        if not np.issubdtype(arrays["rewards"].dtype, np.number) or not np.isfinite(arrays["rewards"]).all():
+            raise DatasetError(f"{where}: 'rewards' must be finite numbers (NaN or infinity found)")
+
+
+def _check_range(values: np.ndarray, low: int, high: int, what: str, count: int | None = None) -> None:
+    if values.size and (values.min() < low or values.max() > high):
+        bad = values[(values < low) | (values > high)].flat[0]
+        limit = f"the world has {count}: 0..{count - 1}" if count is not None else f"the world's limit is {low}..{high}"
+        raise DatasetError(f"{what} {bad} is out of range ({limit})")
+
+
+def read_episode_list(root: Path, entries: Any) -> list[EpisodeInfo]:
+    """The manifest's episode entries, checked before any episode file is read: their fields and types, each
+    id and file listed once (a repeated entry would count its frames twice), files inside the dataset folder."""
+    where = root / MANIFEST
+    if not isinstance(entries, list):
+        raise DatasetError(f"{where}: 'episodes' must be a list, got {type(entries).__name__}")
+    episodes = []
+    for i, entry in enumerate(entries):
+        try:
+            info = EpisodeInfo(**entry)
+        except TypeError as e:  # a missing or unknown field, or not an object at all
+            raise DatasetError(f"{where}: episode entry {i} is malformed: {e}") from e
+        fields = {"id": str, "file": str, "length": int, "sha256": str, "env_seed": int, "unlocked": list,
+                  "action_counts": list}
+        for name, kind in fields.items():
+            value = getattr(info, name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise DatasetError(f"{where}: episode entry {i} '{name}' must be {kind.__name__}, got {value!r}")
+        if info.length < 1:
+            raise DatasetError(f"{where}: episode {info.id} has length {info.length}; an episode has at least 1 step")
+        path_inside(root, info.file, f"{where}: episode {info.id} 'file'", DatasetError)
+        episodes.append(info)
+    for name in ("id", "file"):
+        seen: set[str] = set()
+        for info in episodes:
+            value = getattr(info, name)
+            if value in seen:
+                raise DatasetError(f"{where}: {name} {value!r} is listed more than once (its frames would count twice)")
+            seen.add(value)
+    return episodes
 
 
 class EpisodeStore:
@@ -94,14 +165,16 @@ class EpisodeStore:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"dataset not found: {self.root}")
-        self.manifest = load_json(self.root / MANIFEST, "dataset manifest", DatasetError)
-        if self.manifest.get("format") != FORMAT:
-            raise DatasetError(f"{self.root / MANIFEST}: not a ptgm dataset (format {self.manifest.get('format')!r}, "
+        self.manifest = load_json(self.root / MANIFEST, "dataset manifest", DatasetError, required=("format",))
+        if self.manifest["format"] != FORMAT:
+            raise DatasetError(f"{self.root / MANIFEST}: not a ptgm dataset (format {self.manifest['format']!r}, "
                                f"expected {FORMAT!r})")
+        require_keys(self.manifest, MANIFEST_KEYS, f"dataset manifest {self.root / MANIFEST}", DatasetError)
         try:
-            self.episodes = [EpisodeInfo(**e) for e in self.manifest["episodes"]]
-        except (KeyError, TypeError) as e:
-            raise DatasetError(f"{self.root / MANIFEST}: malformed episode list: {e}") from e
+            self.world_spec = get_world(self.manifest["world"])
+        except ValueError as e:
+            raise DatasetError(f"{self.root / MANIFEST}: {e}") from e
+        self.episodes = read_episode_list(self.root, self.manifest["episodes"])
         self._by_id = {e.id: e for e in self.episodes}
 
     # -- what the dataset is ---------------------------------------------------------------------
@@ -157,13 +230,19 @@ class EpisodeStore:
             raise DatasetError(f"{self.root / SPLIT} was made for other episodes; split the dataset again")
         if part not in ("train", "val"):
             raise ValueError(f"unknown split part {part!r}; valid: train, val")
-        return list(split[part])
+        ids = split.get(part)
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise DatasetError(f"{self.root / SPLIT}: '{part}' must be a list of episode ids, got {ids!r:.80}")
+        unknown = [i for i in ids if i not in self._by_id]
+        if unknown:
+            raise DatasetError(f"{self.root / SPLIT}: '{part}' names episodes the manifest lacks: {unknown[:5]}")
+        return list(ids)
 
     # -- episodes --------------------------------------------------------------------------------
     def load(self, ep_id: str, keys: Sequence[str] | None = None, verify: bool = True) -> dict[str, np.ndarray]:
         """One episode's arrays (only `keys`, default all), checked against the manifest."""
         info = self.episode(ep_id)
-        path = self.root / info.file
+        path = self.root / info.file  # confined to the dataset folder when the manifest was read
         if not path.is_file():
             raise DatasetError(f"episode {ep_id}: file {path} is listed in the manifest but missing")
         if verify and sha256_file(path) != info.sha256:
@@ -181,10 +260,7 @@ class EpisodeStore:
             raise DatasetError(f"episode {ep_id}: {path} is truncated or corrupt: {e}") from e
         if "actions" in arrays and len(arrays["actions"]) != info.length:
             raise DatasetError(f"episode {ep_id}: {len(arrays['actions'])} actions, manifest says {info.length}")
-        for k, v in arrays.items():
-            want = info.length + 1 if k in _PER_OBS else info.length
-            if len(v) != want:
-                raise DatasetError(f"episode {ep_id}: '{k}' has {len(v)} rows, expected {want}")
+        check_episode(arrays, info.length, self.world_spec, f"episode {ep_id} ({path})")
         return arrays
 
     def iter_episodes(self, ids: Sequence[str] | None = None, keys: Sequence[str] | None = None,
@@ -206,7 +282,8 @@ class DatasetWriter:
         self.root = Path(root)
         path = self.root / MANIFEST
         if path.exists():
-            self.manifest = load_json(path, "dataset manifest", DatasetError)
+            self.manifest = load_json(path, "dataset manifest", DatasetError, required=MANIFEST_KEYS)
+            read_episode_list(self.root, self.manifest["episodes"])  # an existing dataset is extended only if sound
             for key in ("world", "observations", "producer_key"):
                 if self.manifest.get(key) != header.get(key):
                     raise DatasetError(
@@ -222,6 +299,8 @@ class DatasetWriter:
         return [EpisodeInfo(**e) for e in self.manifest["episodes"]]
 
     def commit(self, info: EpisodeInfo) -> None:
+        if any(e["id"] == info.id for e in self.manifest["episodes"]):
+            raise DatasetError(f"{self.root}: episode {info.id} is committed already")
         self.manifest["episodes"].append(info.__dict__)
         self.manifest["episodes"].sort(key=lambda e: e["id"])
         self._save()

@@ -38,12 +38,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ptgm.config import ConfigError
+from ptgm.config import ConfigError, check_at_least, check_paths_given
 from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import env_obs_mode, get_world, make_env
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import GoalEmbedder, embed_episode
-from ptgm.io import provenance, save_json
+from ptgm.io import folder_lock, provenance, save_json
 from ptgm.models.low_level import LowLevelPolicy
 
 
@@ -64,10 +64,16 @@ class EvalLowConfig:
     progress: bool = True  # show a progress bar
 
     def validate(self) -> None:
-        if self.episodes < 1 or self.steps < 1 or self.codes < 0:
-            raise ConfigError("--episodes and --steps must be at least 1, --codes at least 0")
+        check_paths_given(self, "low", "codebook")
+        if self.out is not None:
+            check_paths_given(self, "out")
+        check_at_least(self, 1, "episodes", "steps", "threads")
+        check_at_least(self, 0, "codes", "seed")
         if not self.cond_scale:
             raise ConfigError("give at least one --cond-scale")
+        if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 <= s < float("inf")
+                   for s in self.cond_scale):
+            raise ConfigError(f"--cond-scale values must be numbers >= 0, got {self.cond_scale}")
 
 
 @dataclass
@@ -227,6 +233,12 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
 def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
     """Run the evaluation; writes and returns the results (per policy, per start kind, per code)."""
     cfg.validate()
+    out = Path(cfg.out) if cfg.out else Path(cfg.low) / "eval_low.json"
+    with folder_lock(out.parent):
+        return _eval_low(cfg, out)
+
+
+def _eval_low(cfg: EvalLowConfig, out: Path) -> dict[str, Any]:
     torch.set_num_threads(cfg.threads)
     codebook = Codebook.load(cfg.codebook)
     policy = LowLevelPolicy.load(cfg.low, embedder=codebook.embedder)
@@ -269,7 +281,7 @@ def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
         "replay_skipped": skipped,
         "provenance": provenance("ptgm eval-low", cfg, dataset_id=store.dataset_id if store else None),
     })
-    save_json(cfg.out or Path(cfg.low) / "eval_low.json", results)
+    save_json(out, results)
     return results
 
 

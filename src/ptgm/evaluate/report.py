@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ptgm.io import ArtifactError, atomic_write_bytes, load_json, save_figure
+from ptgm.io import ArtifactError, atomic_write_bytes, folder_lock, load_json, save_figure
 
 THRESHOLDS = (0.5, 0.8)
 METRICS = {"success_rate": "success rate", "score": "score"}  # eval.csv column -> how tables and plots name it
@@ -52,7 +52,7 @@ class Curve:
 
 def load_curve(run_dir: str | Path) -> Curve:
     path = Path(run_dir)
-    info = load_json(path / "run.json", "run description")
+    info = load_json(path / "run.json", "run description", required=("task", "method", "seed"))
     eval_csv = path / "eval.csv"
     if not eval_csv.is_file():
         raise ArtifactError(f"{path} has no eval.csv; is it a run directory of `ptgm train-high` or `train-flat`?")
@@ -223,7 +223,12 @@ def report(run_dirs: list[str | Path], out: str | Path, per_task: bool = False,
     `per_task`: also one plot per task, `<task>.png`, which report.md shows instead of the combined one.
     `missing`: runs the table lacks (one line each, e.g. "ptgm-wood-s1: not run"), listed in report.md."""
     out = Path(out)
-    groups = build_groups(run_dirs)
+    groups = build_groups(run_dirs)  # reads and checks every run before the folder is touched
+    with folder_lock(out):
+        return _write_report(groups, out, per_task, missing)
+
+
+def _write_report(groups: list[Group], out: Path, per_task: bool, missing: Sequence[str]) -> tuple[list[dict], Path]:
     rows = [g.row() for g in groups]
     plot(groups, out / "report.png")
     pictures = ["report.png"]

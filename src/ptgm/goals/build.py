@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ptgm.config import save_yaml
+from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given, check_positive, save_yaml
 from ptgm.data.store import MANIFEST, EpisodeStore
 from ptgm.envs import get_world
 from ptgm.goals.clustering import REDUCERS, TooFewSamplesError, kmeans, reduce
@@ -21,7 +21,7 @@ from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import EMBEDDERS, make_embedder
 from ptgm.goals.pictures import CodeView, describe_code, save_pictures
 from ptgm.goals.sampling import choose_episodes, clustering_features, sample_goals, thin_static_goals
-from ptgm.io import provenance, sha256_file
+from ptgm.io import folder_lock, provenance, sha256_file
 
 
 @dataclass
@@ -42,6 +42,16 @@ class CodebookConfig:
     threads: int = 1  # CPU threads for t-SNE and the learned encoder (1 is fastest on a busy 2-core machine: bench/)
     pictures: bool = True  # write the scatter, per-code clips and the overview page
 
+    def validate(self) -> None:
+        check_paths_given(self, "data", "out")
+        check_choice(self, "embedding", EMBEDDERS)
+        check_choice(self, "reduce", REDUCERS)
+        check_at_least(self, 1, "n_codebook", "sample_interval", "threads")
+        check_at_least(self, 0, "min_goal_change", "action_history", "action_weight", "seed")
+        check_positive(self, "perplexity")
+        if self.episodes != -1 and self.episodes < 1:
+            raise ConfigError(f"--episodes must be at least 1, or -1 for all, got {self.episodes}")
+
 
 @dataclass
 class CodebookResult:
@@ -53,14 +63,12 @@ class CodebookResult:
 
 def build_codebook(cfg: CodebookConfig, log=print) -> CodebookResult:
     """Build, save and picture the codebook described by `cfg`."""
-    if cfg.reduce not in REDUCERS:
-        raise ValueError(f"unknown --reduce {cfg.reduce!r}; valid: {', '.join(REDUCERS)}")
-    if cfg.embedding not in EMBEDDERS:
-        raise ValueError(f"unknown embedder {cfg.embedding!r}; valid: {', '.join(EMBEDDERS)}")
-    if cfg.n_codebook < 1:
-        raise ValueError(f"--n-codebook must be >= 1, got {cfg.n_codebook}")
-    if cfg.action_weight < 0:
-        raise ValueError(f"--action-weight must be >= 0, got {cfg.action_weight}")
+    cfg.validate()
+    with folder_lock(cfg.out):
+        return _build_codebook(cfg, log)
+
+
+def _build_codebook(cfg: CodebookConfig, log) -> CodebookResult:
     out = Path(cfg.out)
     store = EpisodeStore(cfg.data)
     world = get_world(store.world)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ptgm.envs import WorldSpec
 from ptgm.goals.embedders import GoalEmbedder, make_embedder
-from ptgm.io import ArtifactError, load_json, load_npz, save_json, save_npz
+from ptgm.io import ArtifactError, load_json, load_npz, require_keys, save_json, save_npz
 
 CODEBOOK_FORMAT = "ptgm-codebook/1"
 
@@ -110,9 +110,11 @@ class Codebook:
     @classmethod
     def load(cls, path: str | Path, embedder: dict[str, Any] | None = None, dim: int | None = None) -> "Codebook":
         path = Path(path)
-        meta = load_json(path / "codebook.json", "codebook metadata")
-        if meta.get("format") != CODEBOOK_FORMAT:
+        meta = load_json(path / "codebook.json", "codebook metadata", CodebookError, required=("format",))
+        if meta["format"] != CODEBOOK_FORMAT:
             raise CodebookError(f"{path}: not a ptgm codebook (format {meta.get('format')!r})")
+        require_keys(meta, ("n_codes", "dim", "embedder", "sources", "fingerprint"), f"codebook metadata {path}",
+                     CodebookError)
         with load_npz(path / "codebook.npz", "codebook arrays") as npz:
             arrays = {k: npz[k] for k in npz.files}
         codes = arrays.pop("codes", None)

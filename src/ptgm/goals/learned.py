@@ -24,9 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ptgm.config import check_at_least, check_paths_given, check_positive
 from ptgm.data.store import DatasetError, EpisodeStore
 from ptgm.envs import WorldSpec, get_world
-from ptgm.io import provenance
+from ptgm.io import folder_lock, provenance
 from ptgm.models.artifacts import ModelError, load_weights, read_config, save_model
 from ptgm.models.encoders import PixelEncoder
 
@@ -53,6 +54,13 @@ class EncoderConfig:
 
     # May differ when a stopped run is started again (`settings_blocking_resume`): none changes a step.
     RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "checkpoint_every", "eval_every", "threads", "out"})
+
+    def validate(self) -> None:
+        check_paths_given(self, "data", "out")
+        check_at_least(self, 1, "steps", "batch_size", "max_offset", "dim", "hidden", "max_frames", "eval_every",
+                       "checkpoint_every", "threads")
+        check_at_least(self, 0, "seed", "shift")
+        check_positive(self, "learning_rate", "temperature")
 
 
 class TemporalEncoder(nn.Module):
@@ -95,7 +103,7 @@ class LearnedEmbedder:
 
     @classmethod
     def load(cls, encoder_dir: str | Path, world: WorldSpec) -> "LearnedEmbedder":
-        config = read_config(encoder_dir, ENCODER_FORMAT, "learned goal encoder")
+        config = read_config(encoder_dir, ENCODER_FORMAT, "learned goal encoder", required=("hidden", "dim"))
         if config.get("world") != world.name or tuple(config.get("pixel_shape", ())) != tuple(world.pixel_shape):
             raise ModelError(f"{encoder_dir}: encoder was trained for world {config.get('world')!r} with frames "
                              f"{config.get('pixel_shape')}, not {world.name!r} with {list(world.pixel_shape)}")
@@ -194,14 +202,17 @@ def format_encoder_result(result: dict[str, Any]) -> str:
 
 def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) the temporal-contrast encoder; returns what config.json records."""
+    cfg.validate()
+    with folder_lock(cfg.out):
+        return _train_encoder(cfg, progress)
+
+
+def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
     from torch.utils.tensorboard import SummaryWriter
 
     from ptgm.training.checkpoint import (CheckpointError, load_checkpoint, read_counters, save_checkpoint,
                                          settings_blocking_resume)
 
-    for name in ("steps", "batch_size", "max_offset", "dim", "hidden", "max_frames"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     store = EpisodeStore(cfg.data)

@@ -16,7 +16,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
-from ptgm.io import ArtifactError, atomic_write_bytes, load_json, save_json, sha256_bytes
+from ptgm.io import ArtifactError, atomic_write_bytes, load_json, require_keys, save_json, sha256_bytes
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
@@ -39,13 +39,24 @@ def save_model(out_dir: str | Path, module: nn.Module, config: dict[str, Any]) -
     return out
 
 
-def read_config(path: str | Path, fmt: str, what: str) -> dict[str, Any]:
+# Sizes a network is built from: whole numbers >= 1 wherever a config holds them (torch's own error for a
+# negative width is a RuntimeError deep inside a layer).
+_SIZES = ("hidden", "dim", "goal_dim", "n_actions", "n_codes")
+
+
+def read_config(path: str | Path, fmt: str, what: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A saved network's config.json, checked: its format, the `required` keys that build the network, sizes."""
     path = Path(path)
     if not path.is_dir():
         raise ModelError(f"{what} not found: {path} is not a directory")
-    config = load_json(path / CONFIG, f"{what} config")
-    if config.get("format") != fmt:
+    config = load_json(path / CONFIG, f"{what} config", ModelError, required=("format",))
+    if config["format"] != fmt:
         raise ModelError(f"{path}: not a ptgm {what} (format {config.get('format')!r}, expected {fmt!r})")
+    require_keys(config, required, f"{what} config {path / CONFIG}", ModelError)
+    for key in _SIZES:
+        value = config.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ModelError(f"{path / CONFIG}: '{key}' must be a whole number >= 1, got {value!r}")
     return config
 
 

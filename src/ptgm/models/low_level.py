@@ -151,7 +151,8 @@ class LowLevelPolicy(nn.Module):
     @classmethod
     def load(cls, path: str | Path, embedder: dict | None = None) -> "LowLevelPolicy":
         """The saved policy in eval mode; refuses one trained with another goal embedder than `embedder`."""
-        config = read_config(path, LOW_LEVEL_FORMAT, "low-level policy")
+        config = read_config(path, LOW_LEVEL_FORMAT, "low-level policy",
+                             required=("world", "obs_mode", "goal_dim", "embedder", "hidden", "goal_input"))
         try:
             world = get_world(config["world"])
             policy = cls(world, config["obs_mode"], config["goal_dim"], config["embedder"], config["hidden"],

@@ -56,7 +56,8 @@ class GoalPrior(nn.Module):
     @classmethod
     def load(cls, path: str | Path, codebook: CodebookIdentity) -> "GoalPrior":
         """The saved prior in eval mode; a ModelError when `codebook` is not the one it was trained on."""
-        config = read_config(path, PRIOR_FORMAT, "goal prior")
+        config = read_config(path, PRIOR_FORMAT, "goal prior",
+                             required=("world", "obs_mode", "n_codes", "codebook_fingerprint", "hidden"))
         try:
             world = get_world(config["world"])
             prior = cls(world, config["obs_mode"], config["n_codes"], config["codebook_fingerprint"], config["hidden"])

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from pathlib import Path
 
 from ptgm.config import add_arguments, from_args
+from ptgm.io import folder_lock
+
+
+def _output_lock(folder: str | Path) -> contextlib.AbstractContextManager:
+    """The output folder's lock, taken before the episodes load so that a second writer is refused at once (the
+    training loop holds it again while it writes); under torchrun only rank 0 writes, so only it locks."""
+    from ptgm.pretrain.distributed import launched_as_main
+
+    return folder_lock(folder) if launched_as_main() else contextlib.nullcontext()
 
 
 def _train_low(args: argparse.Namespace) -> None:
     from ptgm.pretrain.train_low import LowLevelConfig, train_low
 
-    _, metrics = train_low(from_args(LowLevelConfig, args))
+    cfg = from_args(LowLevelConfig, args)
+    cfg.validate()
+    with _output_lock(cfg.out):
+        _, metrics = train_low(cfg)
     if metrics:  # only the main process reports
         best = metrics["best"]
         print(f"low-level policy: {args.out} (best at update {metrics['best_update']} of {metrics['updates']}): "
@@ -24,7 +38,10 @@ def _train_low(args: argparse.Namespace) -> None:
 def _train_prior(args: argparse.Namespace) -> None:
     from ptgm.pretrain.train_prior import PriorConfig, train_prior
 
-    _, metrics = train_prior(from_args(PriorConfig, args))
+    cfg = from_args(PriorConfig, args)
+    cfg.validate()
+    with _output_lock(cfg.out):
+        _, metrics = train_prior(cfg)
     if metrics:
         best = metrics["best"]
         print(f"goal prior: {args.out} (best at update {metrics['best_update']} of {metrics['updates']}): "

@@ -68,6 +68,11 @@ class Distributed:
             dist.barrier()
 
 
+def launched_as_main() -> bool:
+    """Whether this process is rank 0 (or alone), as torchrun's RANK says, before the process group is joined."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_distributed() -> Distributed:
     """Join the process group torchrun set up, or a single process when there is none."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

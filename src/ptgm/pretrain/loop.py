@@ -12,6 +12,7 @@ drawn and ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -26,9 +27,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from ptgm.config import ConfigError, save_yaml
+from ptgm.config import ConfigError, check_at_least, check_paths_given, check_positive, save_yaml
 from ptgm.envs import OBS_MODES
-from ptgm.io import provenance, save_json, to_jsonable
+from ptgm.io import folder_lock, provenance, save_json, to_jsonable
 from ptgm.training.checkpoint import (CheckpointError, load_checkpoint, read_counters, save_checkpoint,
                                      settings_blocking_resume)
 from ptgm.pretrain.distributed import Distributed
@@ -60,14 +61,17 @@ class PretrainConfig:
         {"epochs", "max_updates", "eval_every", "checkpoint_every", "threads", "progress"})
 
     def validate(self) -> None:
+        check_paths_given(self, "data", "out")
         if self.obs not in OBS_MODES:
             raise ConfigError(f"--obs {self.obs!r} is not an observation mode; valid: {', '.join(OBS_MODES)}")
-        check_gaps(self.min_btwn_goals, self.max_btwn_goals)
-        for name in ("hidden", "batch_size", "epochs", "eval_every", "checkpoint_every", "threads"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.max_updates < 0:
-            raise ConfigError("--lr must be positive, --weight-decay and --max-updates >= 0")
+        check_at_least(self, 1, "min_btwn_goals", "hidden", "batch_size", "epochs", "eval_every", "checkpoint_every",
+                       "threads")
+        try:
+            check_gaps(self.min_btwn_goals, self.max_btwn_goals)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        check_positive(self, "lr")
+        check_at_least(self, 0, "weight_decay", "max_updates", "seed")
 
 
 class Objective(Protocol):
@@ -91,7 +95,14 @@ def fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distr
     `inputs`: the identities of what else the training reads (split, goal embedder, codebook): a checkpoint
     made with other ones is not resumed, although its settings, which name them by path, may be the same.
 
-    Saves the best-validation weights to cfg.out (model.save) and returns the run's metrics."""
+    Saves the best-validation weights to cfg.out (model.save) and returns the run's metrics. Only the main
+    process writes, so only it holds the output folder's lock."""
+    with folder_lock(cfg.out) if dist.is_main else contextlib.nullcontext():
+        return _fit(cfg, model, objective, dist, command, dataset_id, on_update, inputs=inputs)
+
+
+def _fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Distributed, command: str,
+         dataset_id: str, on_update: Callable[[int], None] | None, *, inputs: dict[str, Any] | None) -> dict[str, Any]:
     out = Path(cfg.out)
     inputs = inputs or {}
     if cfg.batch_size % dist.world_size:

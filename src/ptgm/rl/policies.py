@@ -119,7 +119,8 @@ def entropy(dist: Categorical | Normal) -> Tensor:
 
 def load_policy(path: str | Path) -> ActorCritic:
     """A policy saved by `ActorCritic.save`, in eval mode."""
-    config = read_config(path, POLICY_FORMAT, "actor-critic policy")
+    config = read_config(path, POLICY_FORMAT, "actor-critic policy",
+                         required=("kind", "world", "obs_mode", "n_actions", "hidden"))
     try:
         cls = GaussianActorCritic if config["kind"] == "continuous" else ActorCritic
         policy = cls(get_world(config["world"]), config["obs_mode"], config["n_actions"], config["hidden"])

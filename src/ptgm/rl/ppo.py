@@ -26,8 +26,8 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ptgm.config import ConfigError
-from ptgm.envs import OBS_MODES
+from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given, check_positive
+from ptgm.envs import OBS_MODES, WORLDS
 from ptgm.evaluate.periodic import evaluate
 from ptgm.rl.hierarchical import kl_divergence, kl_reward
 from ptgm.rl.policies import ActorCritic, entropy
@@ -70,8 +70,15 @@ class PPOConfig:
     RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "out"})
 
     def validate(self) -> None:
-        if self.steps <= 0 or self.n_envs <= 0 or self.epochs <= 0 or self.batch_size <= 0:
-            raise ConfigError("--steps, --n-envs, --epochs and --batch-size must be positive")
+        if not isinstance(self.task, str) or not self.task:
+            raise ConfigError(f"--task must name a task (list them with `ptgm tasks`), got {self.task!r}")
+        if self.out is not None:
+            check_paths_given(self, "out")
+        check_choice(self, "world", WORLDS)
+        check_at_least(self, 1, "steps", "n_envs", "epochs", "batch_size", "steps_per_iter", "hidden", "threads",
+                       "eval_every", "eval_episodes", "checkpoint_every")
+        check_at_least(self, 0, "seed", "eval_envs", "ent_coef", "vf_coef")  # --eval-envs 0: as many as --n-envs
+        check_positive(self, "lr", "clip_coef", "max_grad_norm")
         if self.steps_per_iter < self.n_envs or self.steps_per_iter % self.n_envs:
             raise ConfigError(f"--steps-per-iter ({self.steps_per_iter}) must be a positive multiple of "
                               f"--n-envs ({self.n_envs})")
@@ -79,10 +86,8 @@ class PPOConfig:
             raise ConfigError("--gamma must be in (0, 1] and --gae-lambda in [0, 1]")
         if self.obs_mode is not None and self.obs_mode not in OBS_MODES:
             raise ConfigError(f"--obs-mode {self.obs_mode!r} is unknown; valid: {', '.join(OBS_MODES)}")
-        if self.target_kl is not None and self.target_kl <= 0:
-            raise ConfigError(f"--target-kl must be positive, got {self.target_kl}")
-        if self.eval_every <= 0 or self.eval_episodes <= 0 or self.checkpoint_every <= 0:
-            raise ConfigError("--eval-every, --eval-episodes and --checkpoint-every must be positive")
+        if self.target_kl is not None:
+            check_positive(self, "target_kl")
         if self.vector not in ("async", "sync"):
             raise ConfigError(f"--vector {self.vector!r} is unknown; valid: async, sync")
 

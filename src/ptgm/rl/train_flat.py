@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from ptgm.envs import get_task, get_world
+from ptgm.envs import TaskSpec, WorldSpec, get_task, get_world
 from ptgm.evaluate.periodic import task_metric
+from ptgm.io import folder_lock
 from ptgm.rl.policies import ActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
 from ptgm.rl.run import Run
@@ -29,11 +30,17 @@ class FlatConfig(PPOConfig):
 def train_flat(cfg: FlatConfig) -> Path:
     """Train the flat PPO baseline; returns the run directory."""
     cfg.validate()
-    torch.set_num_threads(cfg.threads)
     world = get_world(cfg.world)
     task = get_task(cfg.task, world, cfg.tasks_file)
     method = cfg.label or "flat"
-    run = Run(cfg.out or f"runs/{method}-{cfg.task}-s{cfg.seed}", cfg,
+    out = cfg.out or f"runs/{method}-{cfg.task}-s{cfg.seed}"
+    with folder_lock(out):
+        return _train_flat(cfg, world, task, method, out)
+
+
+def _train_flat(cfg: FlatConfig, world: WorldSpec, task: TaskSpec, method: str, out: str) -> Path:
+    torch.set_num_threads(cfg.threads)
+    run = Run(out, cfg,
               {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
                "command": "ptgm train-flat", "models": {}}, world.achievements)
     torch.manual_seed(cfg.seed)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from ptgm.config import ConfigError
-from ptgm.envs import get_task, get_world
+from ptgm.config import ConfigError, check_at_least, check_paths_given
+from ptgm.envs import TaskSpec, WorldSpec, get_task, get_world
 from ptgm.evaluate.periodic import task_metric
 from ptgm.goals.codebook import Codebook
-from ptgm.io import load_json
+from ptgm.io import folder_lock, load_json
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
 from ptgm.rl.hierarchical import HierarchicalVecEnv, present_embedder
@@ -59,10 +59,9 @@ class HighConfig(PPOConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.low_level_steps < 1:
-            raise ConfigError(f"--low-level-steps must be at least 1, got {self.low_level_steps}")
-        if self.kl_reward < 0:
-            raise ConfigError(f"--kl-reward must be >= 0, got {self.kl_reward}")
+        check_paths_given(self, "low", "codebook")
+        check_at_least(self, 1, "low_level_steps")
+        check_at_least(self, 0, "kl_reward", "cond_scale")
         if (self.uses_prior_reward or self.initialize_with_prior) and not self.prior:
             raise ConfigError("the KL reward and --initialize-with-prior need the goal prior: pass --prior DIR "
                               "(or --no-goal-prior to train without it)")
@@ -90,9 +89,14 @@ def method_name(cfg: HighConfig) -> str:
 def train_high(cfg: HighConfig) -> Path:
     """Train the high-level policy; returns the run directory."""
     cfg.validate()
-    torch.set_num_threads(cfg.threads)
     world = get_world(cfg.world)
     task = get_task(cfg.task, world, cfg.tasks_file)
+    with folder_lock(cfg.out or f"runs/{method_name(cfg)}-{cfg.task}-s{cfg.seed}") as out:
+        return _train_high(cfg, world, task, out)
+
+
+def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path) -> Path:
+    torch.set_num_threads(cfg.threads)
     low = LowLevelPolicy.load(cfg.low)
     codebook = Codebook.load(cfg.codebook, embedder=low.embedder, dim=low.goal_dim)
     embedder = present_embedder(low, codebook, world, cfg.encoder)
@@ -102,7 +106,7 @@ def train_high(cfg: HighConfig) -> Path:
     models = {"low": load_json(Path(cfg.low) / "config.json")["weights_sha256"],
               "codebook": codebook.fingerprint,
               "prior": load_json(Path(cfg.prior) / "config.json")["weights_sha256"] if prior is not None else None}
-    run = Run(cfg.out or f"runs/{method}-{cfg.task}-s{cfg.seed}", cfg,
+    run = Run(out, cfg,
               {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
                "command": "ptgm train-high", "models": models, "inputs": {"low": cfg.low, "codebook": cfg.codebook, "prior": cfg.prior}, "obs_mode": obs_mode,
                "n_codes": codebook.n_codes}, world.achievements)

@@ -17,11 +17,14 @@ from safetensors.torch import load as load_safetensors_bytes
 from torch import nn
 
 from ptgm.config import changed_settings
-from ptgm.io import ArtifactError, atomic_write_bytes, load_json, save_json, sha256_bytes
+from ptgm.io import ArtifactError, atomic_write_bytes, load_json, path_inside, require_keys, save_json, sha256_bytes
 from ptgm.models.artifacts import state_to_bytes
 
 CHECKPOINT_FORMAT = "ptgm-train-state/1"
 STATE_JSON = "state.json"
+# Counters a resumed run continues from (pre-training: update; RL: also env_steps, iteration and the next
+# evaluation and checkpoint): whole numbers >= 0 wherever a checkpoint holds them.
+_COUNTS = ("update", "env_steps", "iteration", "next_eval", "next_checkpoint")
 
 
 class CheckpointError(ArtifactError):
@@ -57,9 +60,19 @@ def read_counters(folder: str | Path) -> dict[str, Any] | None:
     path = Path(folder) / STATE_JSON
     if not path.exists():
         return None
-    state = load_json(path, "training checkpoint")
-    if state.get("format") != CHECKPOINT_FORMAT:
+    state = load_json(path, "training checkpoint", CheckpointError, required=("format",))
+    if state["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a ptgm training checkpoint (format {state.get('format')!r})")
+    require_keys(state, ("tensors", "sha256", "optimizer", "update"), f"training checkpoint {path}", CheckpointError)
+    path_inside(folder, state["tensors"], f"{path} 'tensors'", CheckpointError)
+    for key in _COUNTS:
+        value = state.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(f"{path}: '{key}' must be a whole number >= 0, got {value!r}")
+    optimizer = state["optimizer"]
+    if not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
+            and isinstance(optimizer.get("param_groups"), list)):
+        raise CheckpointError(f"{path}: 'optimizer' must hold 'state' (an object) and 'param_groups' (a list)")
     return state
 
 
@@ -69,7 +82,7 @@ def load_checkpoint(folder: str | Path, model: nn.Module, optimizer: torch.optim
     state = read_counters(folder)
     if state is None:
         raise CheckpointError(f"no training checkpoint in {folder}")
-    file = folder / state["tensors"]
+    file = path_inside(folder, state["tensors"], f"{folder / STATE_JSON} 'tensors'", CheckpointError)
     if not file.is_file():
         raise CheckpointError(f"{folder / STATE_JSON} names {file}, which is missing")
     data = file.read_bytes()
