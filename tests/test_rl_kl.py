@@ -14,7 +14,8 @@ from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import make_embedder
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
-from ptgm.rl.hierarchical import HierarchicalVecEnv, kl_divergence, kl_reward
+from ptgm.rl.hierarchical import HierarchicalVecEnv
+from ptgm.rl.rewards import kl_divergence, kl_penalty
 from ptgm.rl.policies import ActorCritic
 from ptgm.rl.ppo import collect_rollout
 
@@ -26,24 +27,24 @@ def logits(*probs: float) -> torch.Tensor:
     return torch.log(torch.tensor([probs], dtype=torch.float64))
 
 
-def test_kl_reward_is_minus_alpha_times_kl_of_policy_to_prior():
+def test_kl_penalty_is_minus_kl_reward_times_kl_of_policy_to_prior():
     policy, prior = logits(0.9, 0.1), logits(0.5, 0.5)
     kl_policy_to_prior = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)  # 0.368
     kl_prior_to_policy = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)  # 0.511: the other direction
     assert kl_divergence(policy, prior).item() == pytest.approx(kl_policy_to_prior, rel=1e-6)
-    assert kl_reward(policy, prior, 0.05).item() == pytest.approx(-0.05 * kl_policy_to_prior, rel=1e-6)
-    assert kl_reward(policy, prior, 0.05).item() != pytest.approx(-0.05 * kl_prior_to_policy, rel=1e-3)
-    assert kl_reward(policy, prior, 0.5).item() == pytest.approx(10 * kl_reward(policy, prior, 0.05).item())
+    assert kl_penalty(policy, prior, 0.05).item() == pytest.approx(-0.05 * kl_policy_to_prior, rel=1e-6)
+    assert kl_penalty(policy, prior, 0.05).item() != pytest.approx(-0.05 * kl_prior_to_policy, rel=1e-3)
+    assert kl_penalty(policy, prior, 0.5).item() == pytest.approx(10 * kl_penalty(policy, prior, 0.05).item())
 
 
-def test_kl_reward_is_zero_at_the_prior_and_negative_elsewhere():
+def test_kl_penalty_is_zero_at_the_prior_and_negative_elsewhere():
     prior = logits(0.7, 0.2, 0.1)
-    assert kl_reward(prior, prior, 0.05).item() == pytest.approx(0.0, abs=1e-7)
-    assert kl_reward(prior + 3.0, prior, 0.05).item() == pytest.approx(0.0, abs=1e-6)  # logits, not probabilities
+    assert kl_penalty(prior, prior, 0.05).item() == pytest.approx(0.0, abs=1e-7)
+    assert kl_penalty(prior + 3.0, prior, 0.05).item() == pytest.approx(0.0, abs=1e-6)  # logits, not probabilities
     for other in (logits(0.1, 0.2, 0.7), logits(1 / 3, 1 / 3, 1 / 3), logits(0.69, 0.21, 0.1)):
-        assert kl_reward(other, prior, 0.05).item() < 0
+        assert kl_penalty(other, prior, 0.05).item() < 0
     # A code the prior finds unlikely costs more when the policy puts its mass there.
-    assert kl_reward(logits(0.05, 0.05, 0.9), prior, 1.0) < kl_reward(logits(0.05, 0.9, 0.05), prior, 1.0)
+    assert kl_penalty(logits(0.05, 0.05, 0.9), prior, 1.0) < kl_penalty(logits(0.05, 0.9, 0.05), prior, 1.0)
 
 
 def test_kl_is_per_row():
@@ -76,19 +77,19 @@ def test_rollout_reward_is_the_kl_at_the_state_where_the_code_was_chosen():
     agent = ActorCritic(WORLD, "symbolic", book.n_codes, hidden=32)
     nn.init.normal_(agent.head.weight, std=0.5)  # far from uniform, so the KL differs between states
     prior = ByObservation(book.n_codes)
-    alpha = 0.3
+    kl_reward = 0.3
     # 'diamond' is never reached by an untrained policy in a few steps: every reward is the KL reward.
     with HierarchicalVecEnv("diamond", 2, low, book, 3, 1.0, vector="sync", embedder=EMBEDDER) as env:
         obs = env.reset(seed=0)
-        rollout, _ = collect_rollout(agent, env, obs, horizon=6, gamma=0.99, prior=prior, kl_coef=alpha)
+        rollout, _ = collect_rollout(agent, env, obs, horizon=6, gamma=0.99, prior=prior, kl_reward=kl_reward)
     assert not rollout.ended.any()
     with torch.no_grad():
-        expected = torch.stack([kl_reward(agent.logits(o), prior(o), alpha) for o in rollout.obs])
-        later = torch.stack([kl_reward(agent.logits(o), prior(o), alpha) for o in rollout.obs[1:]])
+        expected = torch.stack([kl_penalty(agent.logits(o), prior(o), kl_reward) for o in rollout.obs])
+        later = torch.stack([kl_penalty(agent.logits(o), prior(o), kl_reward) for o in rollout.obs[1:]])
     torch.testing.assert_close(rollout.rewards, expected.float())
     assert not torch.allclose(rollout.rewards[:-1], later.float())  # not the state the step led to
     assert (rollout.rewards < 0).all()
-    torch.testing.assert_close(rollout.kl_to_prior, -expected.float() / alpha)
+    torch.testing.assert_close(rollout.kl_to_prior, -expected.float() / kl_reward)
 
 
 def test_the_real_prior_plugs_in():
@@ -99,4 +100,4 @@ def test_the_real_prior_plugs_in():
     agent.initialize_from_prior(prior)
     obs = torch.randint(0, 3, (4, 100), dtype=torch.uint8)
     with torch.no_grad():
-        assert torch.allclose(kl_reward(agent.logits(obs), prior(obs), 0.05), torch.zeros(4), atol=1e-6)
+        assert torch.allclose(kl_penalty(agent.logits(obs), prior(obs), 0.05), torch.zeros(4), atol=1e-6)

@@ -425,7 +425,7 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
                            "encoder": {"max_frames": 100_000}, "codebook": {"embedding": "learned"},
                            "low": {"epochs": 3, "goal_input": "relative", "embedding": "learned"},
                            "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
-    "ablations": ("The paper's ablations on the default pre-training: PTGM, without the goal prior (alpha = 0), "
+    "ablations": ("The paper's ablations on the default pre-training: PTGM, without the goal prior (kl_reward = 0), "
                   "with continuous goals, and flat PPO, over 3 seeds. Other ablations are flags of the high "
                   "stage (kl_reward, low_level_steps, initialize_with_prior) or of the codebook (n_codebook).",
                   {"out": "runs/ablations", "methods": ALL_METHODS, "seeds": [0, 1, 2]}),

@@ -8,8 +8,8 @@ whose episode ends mid-way is paused there while the others go on, and its trans
 The returned `Transition` holds, per env, the sum of the task rewards and the number of env steps
 taken, which is what budgets, discounting (gamma ** env_steps) and learning curves count.
 
-The prior's KL reward depends on the high-level policy's own distribution, so the training loop
-adds it (`kl_reward`) where it has both; the env stays a fixed Markov process over codes.
+The prior's KL term depends on the high-level policy's own distribution, so the RL trainer adds it
+(`ptgm.rl.rewards`); the env stays a fixed Markov process over codes.
 """
 
 from __future__ import annotations
@@ -47,21 +47,6 @@ def present_embedder(low: LowLevelActor, codebook: Codebook, world: WorldSpec,
     if not low.needs_current:
         return None
     return codebook.load_embedder(world, encoder)
-
-
-def kl_divergence(policy_logits: Tensor, prior_logits: Tensor) -> Tensor:
-    """KL(pi_H(.|s) || pi_P(.|s)) per row, in nats, from unnormalised logits (B, N) -> (B,)."""
-    log_policy = torch.log_softmax(policy_logits.float(), dim=-1)
-    log_prior = torch.log_softmax(prior_logits.float(), dim=-1)
-    return (log_policy.exp() * (log_policy - log_prior)).sum(dim=-1)
-
-
-def kl_reward(policy_logits: Tensor, prior_logits: Tensor, alpha: float) -> Tensor:
-    """The paper's reward term for each high-level step: -alpha * KL(pi_H(.|s) || pi_P(.|s)).
-
-    Both distributions are taken at the observation s where the code was chosen; the policy's is
-    the one that chose it. Zero when the policy equals the prior, more negative the further away."""
-    return -alpha * kl_divergence(policy_logits, prior_logits)
 
 
 class GoalBox:

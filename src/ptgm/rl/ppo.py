@@ -4,8 +4,8 @@ A transition is one decision of the policy: one primitive action (flat) or one c
 to `low_level_steps` low-level env steps (hierarchical). Transitions therefore last `d` env steps,
 and PPO treats the problem as a semi-MDP:
 
-- the reward of a transition is the sum of its task rewards (plus the prior's KL reward, see
-  `ptgm.rl.hierarchical.kl_reward`, for PTGM), undiscounted within it;
+- the reward of a transition is the sum of its task rewards (plus the prior's KL penalty, see
+  `ptgm.rl.rewards`, for PTGM), undiscounted within it;
 - the next state's value is discounted by gamma ** d, so `gamma` means the same per env step for
   the flat and the hierarchical policy;
 - GAE's lambda applies per decision: A_t = delta_t + gamma ** d_t * lambda * A_{t+1};
@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given, check_positive
 from ptgm.envs import OBS_MODES, WORLDS
 from ptgm.evaluate.periodic import evaluate
-from ptgm.rl.hierarchical import kl_divergence, kl_reward
+from ptgm.rl.rewards import kl_divergence, kl_penalty
 from ptgm.rl.policies import ActorCritic, entropy
 from ptgm.rl.run import Run
 from ptgm.envs.vector import EpisodeStats, Obs, TaskVecEnv
@@ -162,11 +162,11 @@ class Rollout:
 
 @torch.no_grad()
 def collect_rollout(agent: ActorCritic, env: TaskVecEnv, obs: Obs, horizon: int, gamma: float,
-                    prior: nn.Module | None = None, kl_coef: float = 0.0) -> tuple[Rollout, Obs]:
+                    prior: nn.Module | None = None, kl_reward: float = 0.0) -> tuple[Rollout, Obs]:
     """Play `horizon` decisions per env from `obs`; returns the rollout and the observations after it.
 
-    With a `prior`, a transition's reward gets -kl_coef * KL(pi(.|s) || prior(.|s)) at the observation
-    s where its action was chosen (`ptgm.rl.hierarchical.kl_reward`)."""
+    With a `prior`, a transition's reward gets -kl_reward * KL(pi(.|s) || prior(.|s)) at the observation
+    s where its action was chosen (`ptgm.rl.rewards.kl_penalty`)."""
     n = env.n_envs
     obs_buf = torch.zeros((horizon, n, *obs[agent.obs_mode].shape[1:]), dtype=torch.uint8)
     actions, logprobs, values = [], torch.zeros((horizon, n)), torch.zeros((horizon, n))
@@ -186,7 +186,7 @@ def collect_rollout(agent: ActorCritic, env: TaskVecEnv, obs: Obs, horizon: int,
         step = env.step(action.numpy())
         reward = torch.tensor(step.reward, dtype=torch.float32)  # a copy: the KL and bootstrap terms are added in place
         if prior is not None:
-            reward += kl_reward(dist.logits, prior_logits, kl_coef)
+            reward += kl_penalty(dist.logits, prior_logits, kl_reward)
         truncated = step.truncated & ~step.terminated
         if truncated.any():  # bootstrap: the step limit is not part of the state
             final_value = agent.value(torch.from_numpy(step.final_obs[agent.obs_mode][truncated]))
@@ -203,11 +203,11 @@ def collect_rollout(agent: ActorCritic, env: TaskVecEnv, obs: Obs, horizon: int,
 
 
 def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVecEnv, run: Run,
-          prior: nn.Module | None = None, kl_coef: float = 0.0) -> dict:
+          prior: nn.Module | None = None, kl_reward: float = 0.0) -> dict:
     """Train `agent` on `env` until `cfg.steps` env steps, evaluating and checkpointing into `run`.
 
     With a `prior` (the goal prior over the same codes), each transition's reward gets
-    -kl_coef * KL(pi(.|s) || prior(.|s)) at the observation s where its code was chosen."""
+    -kl_reward * KL(pi(.|s) || prior(.|s)) at the observation s where its code was chosen."""
     # One thread: on a shared 2-core machine, more spin-wait against the env workers and run far slower.
     torch.set_num_threads(cfg.threads)
     optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
@@ -247,7 +247,7 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
         iteration_start = time.perf_counter()
 
         # -- rollout: `horizon` decisions in each env ------------------------------------------
-        rollout, obs = collect_rollout(agent, env, obs, horizon, cfg.gamma, prior, kl_coef)
+        rollout, obs = collect_rollout(agent, env, obs, horizon, cfg.gamma, prior, kl_reward)
         counters["env_steps"] += int(rollout.env_steps.sum())
         rollout_seconds = time.perf_counter() - iteration_start
 
@@ -277,7 +277,7 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
             "charts/episode_length": float(np.mean([e.length for e in episodes])) if episodes else nan,
             "charts/episodes": len(episodes),
             "charts/kl_to_prior": kl_mean,
-            "charts/kl_reward": -kl_coef * kl_mean,
+            "charts/kl_penalty": -kl_reward * kl_mean,
             "charts/env_steps_per_second": env_steps_now / seconds,
             "charts/rollout_env_steps_per_second": env_steps_now / rollout_seconds,
             "charts/env_steps_per_decision": env_steps_now / rollout.env_steps.numel(),

@@ -87,7 +87,7 @@ class Run:
     """The directory of one training run (see the module doc)."""
 
     PROGRESS_FIELDS = ["env_steps", "iteration", "seconds", "charts/success_rate", "charts/episode_return",
-                       "charts/episode_length", "charts/episodes", "charts/kl_to_prior", "charts/kl_reward",
+                       "charts/episode_length", "charts/episodes", "charts/kl_to_prior", "charts/kl_penalty",
                        "charts/env_steps_per_second", "charts/rollout_env_steps_per_second",
                        "charts/env_steps_per_decision", "charts/learning_rate", "losses/policy_loss",
                        "losses/value_loss", "losses/entropy", "losses/approx_kl", "losses/clipfrac",

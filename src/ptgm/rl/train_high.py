@@ -38,8 +38,8 @@ class HighConfig(PPOConfig):
     codebook: str  # codebook directory (from `ptgm codebook`) the low-level policy and the prior were trained with
     encoder: str | None = None  # goal encoder directory (`ptgm train-encoder`), when the codebook uses the 'learned' embedding
     prior: str | None = None  # goal prior directory (from `ptgm train-prior`); unused with --no-goal-prior or --continuous
-    kl_reward: float = DEFAULT_KL_REWARD  # alpha: each high-level step adds -alpha * KL(pi_H || pi_P) (paper: 0.05)
-    goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (alpha = 0)
+    kl_reward: float = DEFAULT_KL_REWARD  # each high-level step adds -kl_reward * KL(pi_H || pi_P) (the paper's alpha: 0.05)
+    goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (kl_reward = 0)
     low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
     low_deterministic: bool = False  # the low-level policy takes its most likely action instead of sampling
     cond_scale: float = 0.0  # classifier-free guidance of the low-level policy (paper: 7; on Crafter 0 did better: docs/limitations.md)
@@ -78,7 +78,7 @@ def method_name(cfg: HighConfig) -> str:
     if cfg.low_level_steps != DEFAULT_LOW_LEVEL_STEPS:
         extras.append(f"k={cfg.low_level_steps}")
     if cfg.uses_prior_reward and cfg.kl_reward != DEFAULT_KL_REWARD:
-        extras.append(f"alpha={cfg.kl_reward:g}")
+        extras.append(f"kl_reward={cfg.kl_reward:g}")
     if cfg.initialize_with_prior:
         extras.append("init-prior")
     if cfg.low_deterministic:
