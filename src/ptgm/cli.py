@@ -4,8 +4,6 @@ config dataclass and calls the stage; errors that are the user's to fix print on
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import select
@@ -91,15 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="unused; every command takes one")
     p.set_defaults(fn=_stats)
 
-    for module in _STAGE_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module).register(sub)
+    # Each stage package has a `commands` module whose `register(subparsers)` adds its subcommands; they
+    # import their stage's heavy modules only when a subcommand runs.
+    from ptgm import pipeline
+    from ptgm.evaluate import commands as evaluate_commands
+    from ptgm.goals import commands as goals_commands
+    from ptgm.pretrain import commands as pretrain_commands
+    from ptgm.rl import commands as rl_commands
+
+    for module in (goals_commands, pretrain_commands, evaluate_commands, rl_commands, pipeline):
+        module.register(sub)
     return parser
-
-
-# Each stage package has a `commands` module with `register(subparsers)` adding its subcommands.
-_STAGE_MODULES = ["ptgm.goals.commands", "ptgm.pretrain.commands", "ptgm.evaluate.commands", "ptgm.rl.commands",
-                  "ptgm.pipeline"]
 
 
 # What the user can fix (a flag, a config, an input file or folder, the disk): one line and exit 2. Anything

@@ -14,7 +14,7 @@ The prior's KL term depends on the high-level policy's own distribution, so the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -25,7 +25,7 @@ from torch import Tensor
 from ptgm.envs import WorldSpec
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import GoalEmbedder
-from ptgm.envs.vector import PAUSE, TaskVecEnv, Transition
+from ptgm.envs.vector import PAUSE, Obs, TaskVecEnv, Transition
 
 
 class LowLevelActor(Protocol):
@@ -89,6 +89,13 @@ class HierarchicalVecEnv(TaskVecEnv):
         self.continuous = continuous
         self.goal_box = GoalBox(codebook.codes) if continuous else None
         self.generator = torch.Generator().manual_seed(seed)  # the low-level policy's action sampling
+
+    def reset(self, seed: int | None = None, seeds: Sequence[int] | None = None) -> Obs:
+        """As `TaskVecEnv.reset`; a training `seed` also reseeds the low-level policy's action sampling, so a
+        run (or a resumed one) is reproducible from the seed it resets with."""
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        return super().reset(seed=seed, seeds=seeds)
 
     @property
     def n_codes(self) -> int:

@@ -221,8 +221,6 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
     # Worlds after a resume differ from the ones the stopped run would have met (a world cannot be saved).
     world_seed = int(np.random.SeedSequence([cfg.seed, counters["env_steps"]]).generate_state(1)[0] & 0x3FFFFFFF)
     obs = env.reset(seed=world_seed)
-    if hasattr(env, "generator"):
-        env.generator.manual_seed(world_seed)
 
     def evaluate_now() -> None:
         point, _ = evaluate(agent, eval_env, cfg.eval_episodes, counters["env_steps"], cfg.eval_deterministic,

@@ -38,7 +38,7 @@ class HighConfig(PPOConfig):
     codebook: str  # codebook directory (from `ptgm codebook`) the low-level policy and the prior were trained with
     encoder: str | None = None  # goal encoder directory (`ptgm train-encoder`), when the codebook uses the 'learned' embedding
     prior: str | None = None  # goal prior directory (from `ptgm train-prior`); unused with --no-goal-prior or --continuous
-    kl_reward: float = DEFAULT_KL_REWARD  # each high-level step adds -kl_reward * KL(pi_H || pi_P) (the paper's alpha: 0.05)
+    kl_reward: float = DEFAULT_KL_REWARD  # each high-level step adds -kl_reward * KL(pi_H || pi_P); the paper's alpha (paper: 0.05)
     goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (kl_reward = 0)
     low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
     low_deterministic: bool = False  # the low-level policy takes its most likely action instead of sampling
