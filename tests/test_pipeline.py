@@ -439,3 +439,40 @@ def test_run_without_methods_is_a_pre_training_only(tiny_run, tmp_path):
     assert run(load_run_config(write_config(tmp_path, settings)), log=lines.append) == out
     assert not [line for line in lines if "] running ->" in line]
     assert lines[-1].startswith("finished in") and "pre-trained models in" in lines[-1]
+
+
+def test_a_killed_run_resumes_to_the_same_pre_training(tiny_run, tmp_path):
+    """SIGKILL `ptgm run` as soon as its dataset has an episode on disk, start it again, and the pre-trained
+    artefacts come out byte for byte as in the uninterrupted run."""
+    import signal
+    import time
+
+    config, done, _ = tiny_run
+    settings = yaml.safe_load(config.read_text())
+    settings["out"] = str(tmp_path / "run")
+    settings["methods"] = []
+    path = write_config(tmp_path, settings)
+    command = [sys.executable, "-m", "ptgm.cli", "run", "--config", str(path)]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    episodes = tmp_path / "run" / "data" / "episodes"
+    deadline = time.monotonic() + 120
+    while first.poll() is None and not (episodes.is_dir() and any(episodes.iterdir())):
+        assert time.monotonic() < deadline, "the run wrote no episode in 120 s"
+        time.sleep(0.01)
+    killed = first.poll() is None
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert killed, "the run finished before it could be killed"
+    assert not (tmp_path / "run" / "low" / "weights.safetensors").exists()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    from safetensors.numpy import load_file
+
+    resumed = tmp_path / "run"
+    assert (json.loads((resumed / "data/manifest.json").read_text())["episodes"]
+            == json.loads((done / "data/manifest.json").read_text())["episodes"])
+    with np.load(resumed / "codebook/codebook.npz", allow_pickle=False) as a, \
+            np.load(done / "codebook/codebook.npz", allow_pickle=False) as b:
+        assert sorted(a.files) == sorted(b.files) and all(np.array_equal(a[k], b[k]) for k in a.files)
+    for model in ("low", "prior"):
+        a, b = load_file(resumed / model / "weights.safetensors"), load_file(done / model / "weights.safetensors")
+        assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a), model
