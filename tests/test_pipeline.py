@@ -17,7 +17,7 @@ import yaml
 from ptgm.cli import build_parser, main
 from ptgm.config import ConfigError
 from ptgm.envs import get_world
-from ptgm.pipeline import (EXPERIMENTS, STAGE_FIELDS, Pretrained, RunConfig, _stage_config, experiment,
+from ptgm.pipeline import (EXPERIMENTS, STAGE_FIELDS, Pretrained, RunConfig, experiment, stage_config,
                            load_run_config, pretrain_configs, render_config, rl_config, run)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_a_dataset_linked_into_another_run_is_not_collected_again(tiny_run, tmp_
     """Two experiments can share one dataset: the collect stage is done wherever its folder is linked
     (where a stage wrote is not a setting); a stage that read another folder than the config gives is not,
     but one that read the same folder by another path (the link's target) is."""
-    from ptgm.pipeline import STAGE_FILE, _collect_record, pretrain_configs, stage_status
+    from ptgm.pipeline import STAGE_FILE, collect_record, pretrain_configs, stage_status
 
     config, out, _ = tiny_run
     other = tmp_path / "other"
@@ -142,7 +142,7 @@ def test_a_dataset_linked_into_another_run_is_not_collected_again(tiny_run, tmp_
     cfg = load_run_config(config, out=str(other))
     at = Pretrained(other)
     c = pretrain_configs(cfg, at)
-    assert stage_status("collect", at.data, _collect_record(c["collect"], cfg.val_frames)) == "done"
+    assert stage_status("collect", at.data, collect_record(c["collect"], cfg.val_frames)) == "done"
     (other / "codebook").mkdir()
     record = json.loads((out / "codebook" / STAGE_FILE).read_text())
     (other / "codebook" / STAGE_FILE).write_text(json.dumps(record))
@@ -207,7 +207,7 @@ def resolved(cfg: RunConfig) -> dict:
     at = Pretrained(Path("out"))
     stages = {k: dataclasses.asdict(v) for k, v in pretrain_configs(cfg, at).items() if v is not None}
     # the encoder's settings count even where the state embedding leaves the stage out
-    stages["encoder settings"] = dataclasses.asdict(_stage_config("encoder", cfg.encoder, data="", out="", seed=0))
+    stages["encoder settings"] = dataclasses.asdict(stage_config("encoder", cfg.encoder, data="", out="", seed=0))
     for method in cfg.methods:
         stages[method] = dataclasses.asdict(rl_config(cfg, method, cfg.task, 0, "run", at))
     top = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in STAGE_FIELDS}

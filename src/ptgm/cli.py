@@ -91,13 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Each stage package has a `commands` module whose `register(subparsers)` adds its subcommands; they
     # import their stage's heavy modules only when a subcommand runs.
-    from ptgm import pipeline
     from ptgm.evaluate import commands as evaluate_commands
     from ptgm.goals import commands as goals_commands
+    from ptgm.pipeline import commands as pipeline_commands
     from ptgm.pretrain import commands as pretrain_commands
     from ptgm.rl import commands as rl_commands
 
-    for module in (goals_commands, pretrain_commands, evaluate_commands, rl_commands, pipeline):
+    for module in (goals_commands, pretrain_commands, evaluate_commands, rl_commands, pipeline_commands):
         module.register(sub)
     return parser
 
