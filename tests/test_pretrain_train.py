@@ -312,3 +312,23 @@ def test_cli_writes_the_documented_outputs_for_both_observation_modes(dataset, p
     assert main(["train-low", "--data", dataset, "--out", str(tmp_path / "x"), "--obs", "voxels"]) == 2
     err = capsys.readouterr().err
     assert "min_btwn_goals" in err and "valid: pixels, symbolic" in err
+
+
+def test_spilled_pixel_frames_read_back_as_in_memory_and_leave_no_file(pixel_dataset, tmp_path):
+    store = EpisodeStore(pixel_dataset)
+    embedder = make_embedder("state", get_world(store.world))
+    ids = store.split_ids("train")
+    in_memory = load_episodes(store, ids, "pixels", embedder)
+    spill = tmp_path / "out"
+    spilled = load_episodes(store, ids, "pixels", embedder, spill=spill)
+    assert isinstance(in_memory.obs, np.ndarray) and not isinstance(spilled.obs, np.ndarray)
+    assert spilled.obs.shape == in_memory.obs.shape
+    rows = np.random.default_rng(0).integers(0, len(in_memory.obs), 300)
+    np.testing.assert_array_equal(spilled.obs[rows], in_memory.obs[rows])
+    np.testing.assert_array_equal(spilled.obs[np.arange(len(in_memory.obs))], in_memory.obs)
+    np.testing.assert_array_equal(spilled.goals, in_memory.goals)
+    with pytest.raises(IndexError):
+        spilled.obs[np.array([len(in_memory.obs)])]
+    assert list(spill.iterdir()) == []  # the file has no name: nothing to clean up, even after a kill
+    symbolic = load_episodes(store, ids, "symbolic", embedder, spill=spill)
+    assert isinstance(symbolic.obs, np.ndarray)  # 100 bytes a frame stay in memory

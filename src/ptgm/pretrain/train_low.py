@@ -141,8 +141,9 @@ def train_low(cfg: LowLevelConfig, on_update=None, dist: Distributed | None = No
         embedder = make_embedder(cfg.embedding, world, cfg.encoder)
         train_ids = dist.shard(store.split_ids("train"))
         progress = cfg.progress and dist.is_main
-        train = load_episodes(store, train_ids, cfg.obs, embedder, progress, "train episodes")
-        val = load_episodes(store, store.split_ids("val"), cfg.obs, embedder, progress, "val episodes") \
+        train = load_episodes(store, train_ids, cfg.obs, embedder, progress, "train episodes",
+                              spill=cfg.out)
+        val = load_episodes(store, store.split_ids("val"), cfg.obs, embedder, progress, "val episodes", cfg.out) \
             if dist.is_main else None
         torch.manual_seed(cfg.seed)  # the same initial weights in every process
         policy = LowLevelPolicy(world, cfg.obs, embedder.dim, embedder.settings(), cfg.hidden, cfg.goal_input)

@@ -114,8 +114,8 @@ def train_prior(cfg: PriorConfig, on_update=None, dist: Distributed | None = Non
         embedder = codebook.load_embedder(world, cfg.encoder)
         progress = cfg.progress and dist.is_main
         train = load_episodes(store, dist.shard(store.split_ids("train")), cfg.obs, embedder, progress,
-                              "train episodes")
-        val = load_episodes(store, store.split_ids("val"), cfg.obs, embedder, progress, "val episodes") \
+                              "train episodes", spill=cfg.out)
+        val = load_episodes(store, store.split_ids("val"), cfg.obs, embedder, progress, "val episodes", cfg.out) \
             if dist.is_main else None
         torch.manual_seed(cfg.seed)
         prior = GoalPrior(world, cfg.obs, codebook.n_codes, codebook.fingerprint, cfg.hidden)
