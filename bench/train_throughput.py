@@ -1,7 +1,7 @@
 """Pre-training speed: training samples per second of the low-level policy and the goal prior,
 on symbolic and pixel observations.
 
-Each configuration runs the trainers' own update (batch gather from the in-memory episodes,
+Each configuration runs the trainers' own update (batch gather from the episodes, pixels spilled to disk,
 forward, cross-entropy, backward, Adam step) on real episodes of a dataset with pixels. All four
 are measured side by side in every repeat (so a busy neighbour slows them alike), and the
 median over repeats is printed.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -36,7 +37,7 @@ def setups(store: EpisodeStore, episodes: int, hidden: int, batch: int, n_codes:
     ids = store.split_ids("train")[:episodes]
     out = []
     for obs in ("symbolic", "pixels"):
-        eps = load_episodes(store, ids, obs, embedder)
+        eps = load_episodes(store, ids, obs, embedder, spill=tempfile.gettempdir())  # pixels: as train-low reads them
         low_cfg = LowLevelConfig(data=str(store.root), out="-", obs=obs, hidden=hidden, batch_size=batch)
         policy = LowLevelPolicy(world, obs, embedder.dim, embedder.settings(), hidden)
         out.append((f"low-level  {obs}", policy, LowLevelObjective(low_cfg, eps, None)))
