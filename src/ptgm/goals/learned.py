@@ -209,6 +209,7 @@ def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
 
 def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
     from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
 
     from ptgm.training.checkpoint import (CheckpointError, load_checkpoint, read_counters, save_checkpoint,
                                          settings_blocking_resume)
@@ -238,7 +239,6 @@ def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
                                   f"use another --out or the same settings")
         first_step = load_checkpoint(checkpoint, model, optimizer)["update"]
         rng.bit_generator.state = saved["numpy_rng"]
-        print(f"resuming from step {first_step}")
 
     def embed(frames: np.ndarray) -> np.ndarray:
         model.eval()
@@ -247,7 +247,9 @@ def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
         model.train()
         return goals.numpy()
 
-    writer = SummaryWriter(str(out / "tensorboard"), purge_step=first_step)
+    writer = SummaryWriter(str(out / "tb"), purge_step=first_step)  # the same charts folder as every trainer
+    bar = tqdm(total=cfg.steps, initial=first_step, unit="step", desc="ptgm train-encoder", disable=not progress,
+               smoothing=0.05)
     labels = torch.arange(cfg.batch_size)
     retrieval = None
     clock, last_step = time.perf_counter(), first_step
@@ -272,10 +274,9 @@ def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
             clock, last_step = time.perf_counter(), done
             writer.add_scalar("losses/infonce", loss.item(), done)
             writer.add_scalar("charts/in_batch_accuracy", accuracy, done)
-            writer.add_scalar("charts/SPS", sps, done)
-            if progress:
-                print(f"step {done}/{cfg.steps} loss {loss.item():.3f} in-batch accuracy {accuracy:.3f} "
-                      f"({sps:.1f} steps/s)")
+            writer.add_scalar("charts/steps_per_second", sps, done)
+            bar.set_postfix(loss=f"{loss.item():.3f}", in_batch_accuracy=f"{accuracy:.3f}")
+        bar.update(1)
         if val is not None and (done % cfg.eval_every == 0 or done == cfg.steps):
             retrieval = temporal_retrieval(embed, val, cfg.max_offset, seed=cfg.seed)
             if retrieval is not None:
@@ -284,6 +285,7 @@ def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save_checkpoint(checkpoint, model, optimizer, {"update": done, "numpy_rng": rng.bit_generator.state,
                                                            "config": asdict(cfg), "dataset_id": store.dataset_id})
+    bar.close()
     writer.close()
     if retrieval is None and val is not None:  # resumed at the end: measure once more for the record
         retrieval = temporal_retrieval(embed, val, cfg.max_offset, seed=cfg.seed)
