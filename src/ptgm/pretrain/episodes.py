@@ -68,9 +68,6 @@ class FrameFile:
             flat[i] = np.frombuffer(os.pread(fd, size, row * size), np.uint8)
         return out
 
-    def close(self) -> None:
-        self._file.close()
-
 
 @dataclass
 class Episodes:
@@ -137,7 +134,8 @@ def load_episodes(store: EpisodeStore, ids: Sequence[str], obs_mode: str, embedd
         starts.append(row)
         lengths.append(t)
         row += t + 1
-    return Episodes(list(ids), frames.finish() if frames is not None else np.concatenate(obs), np.concatenate(goals), np.concatenate(actions),
+    observations = frames.finish() if frames is not None else np.concatenate(obs)
+    return Episodes(list(ids), observations, np.concatenate(goals), np.concatenate(actions),
                     np.concatenate(step_obs), np.asarray(starts, np.int64), np.asarray(lengths, np.int64),
                     np.concatenate(noise).astype(bool))
 
