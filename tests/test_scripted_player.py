@@ -17,7 +17,7 @@ from ptgm.cli import main
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world, make_env, make_player
 from ptgm.envs.crafter.player import ScriptedPlayer
-from ptgm.envs.crafter.player_nav import TREE
+from ptgm.envs.crafter.player.grid import TREE
 
 ACHIEVEMENTS = get_world("crafter").achievements
 
@@ -105,7 +105,7 @@ def test_never_told_a_task() -> None:
 
 def test_never_steps_into_lava() -> None:
     """Surrounded by lava and pressing random keys, the player turns every move onto lava into a noop."""
-    from ptgm.envs.crafter.player_nav import DIRS, MOVE_LEFT
+    from ptgm.envs.crafter.player.grid import DIRS, MOVE_LEFT
 
     env = make_env("crafter", obs_mode="symbolic")
     player = ScriptedPlayer(seed=8, random_action_prob=1.0)
@@ -232,7 +232,7 @@ def test_target_spread_draws_targets_beyond_the_nearest_and_keeps_to_one(tmp_pat
 def test_local_perception_sees_only_the_screen_and_still_plays() -> None:
     """A local player knows nothing beyond its 9x7 view (no map, no creatures off screen), and with that alone
     still climbs the early tech tree."""
-    from ptgm.envs.crafter.player_nav import UNKNOWN
+    from ptgm.envs.crafter.player.grid import UNKNOWN
 
     env = make_env("crafter", obs_mode="symbolic")
     player = ScriptedPlayer(seed=4, random_action_prob=0.0, perception="local")
