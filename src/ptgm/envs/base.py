@@ -8,9 +8,15 @@ Every world environment follows Gymnasium: `reset(seed=...) -> (obs, info)`, fiv
 Its `info` always carries, on reset and on every step:
 
 - `symbolic`: the symbolic observation (see `WorldSpec.symbolic_layout`), even in pixel mode;
-- `inventory`: uint8 vector of the item counts, in `WorldSpec.items` order;
+- `inventory`: uint8 vector of the item counts, in `WorldSpec.items` order (empty in a world without items);
 - `achievements`: bool vector, which achievements were unlocked *on this step* (`WorldSpec.achievements` order);
-- `player_pos`: int vector, the player's position in the world.
+- `unlocked`: bool vector, which achievements were unlocked at least once this episode;
+- `player_pos`: int vector, the player's position in the world (only in worlds with a map).
+
+A world whose state is a vector of measurements (Kitchen) reports that vector as its symbolic
+observation: `WorldSpec.symbolic_dtype` says its dtype, `WorldSpec.state_slices` names its parts,
+and its layout has no view and no items, only `extras`. A world with continuous actions says so
+with `WorldSpec.action_shape`; its actions are float vectors in [-1, 1].
 """
 
 from __future__ import annotations
@@ -64,14 +70,24 @@ class WorldSpec:
     item_max: int
     id_names: tuple[str, ...]  # name of each symbolic view id
     symbolic_layout: SymbolicLayout
-    pixel_shape: tuple[int, int, int]
+    pixel_shape: tuple[int, ...]  # () when the world has no pixel observation
     default_max_steps: int
     # Published per-achievement success rates of human experts (percent), for side-by-side tables.
     human_rates: dict[str, float] = field(default_factory=dict)
+    obs_modes: tuple[str, ...] = OBS_MODES  # the observation modes the world offers
+    symbolic_dtype: str = "uint8"  # dtype of the symbolic observation ("float32" for a state vector)
+    action_shape: tuple[int, ...] = ()  # () for discrete action ids; else the shape of a continuous action
+    state_slices: dict[str, tuple[int, int]] = field(default_factory=dict)  # named [start, end) of the symbolic vector
+    tasks_file: str = "tasks.yaml"  # the world's built-in tasks, a file inside ptgm.envs
 
     @property
     def n_actions(self) -> int:
+        """Number of discrete actions; for a continuous world, the number of action dimensions."""
         return len(self.action_names)
+
+    @property
+    def continuous(self) -> bool:
+        return bool(self.action_shape)
 
 
 def score_from_rates(rates_percent: dict[str, float] | np.ndarray) -> float:
