@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +38,8 @@ class CollectConfig:
     frames: int = 10_000  # total environment steps to record
     workers: int = 1  # parallel processes
     seed: int = 0  # base seed: episode i uses seeds derived from (seed, i)
-    max_episode_steps: int = 10_000  # Crafter's default episode length
-    pixels: bool = True  # also record the 64x64 image (the symbolic view is always recorded)
+    max_episode_steps: int = 0  # episode length; 0: the world's default (Crafter 10,000, Kitchen 280)
+    pixels: bool = True  # also record the 64x64 image, in worlds that have one (the symbolic view is always recorded)
     random_action_prob: float = 0.1  # scripted player's chance of a random action
     target_spread: float = 0.0  # scripted player: 0 heads for the nearest tree/stone/water; s > 0 draws one, weight exp(-extra steps / s)
     perception: str = "global"  # scripted player: global reads the whole map; local acts only on what is on screen, as its clone
@@ -48,12 +48,18 @@ class CollectConfig:
         check_paths_given(self, "out")
         check_choice(self, "world", WORLDS)
         check_choice(self, "player", PLAYERS)
-        check_at_least(self, 1, "frames", "workers", "max_episode_steps")
-        check_at_least(self, 0, "seed", "random_action_prob", "target_spread")
+        check_at_least(self, 1, "frames", "workers")
+        check_at_least(self, 0, "seed", "random_action_prob", "target_spread", "max_episode_steps")
         if self.random_action_prob > 1:
             raise ConfigError(f"--random-action-prob must be in [0, 1], got {self.random_action_prob}")
         # The player's own checks (its perception modes, say), before any write.
         make_player(self.player, 0, self.world, self.random_action_prob, self.target_spread, self.perception)
+
+    def resolved(self) -> CollectConfig:
+        """This config with the world's defaults filled in: what the dataset records and resumes by."""
+        spec = get_world(self.world)
+        return replace(self, max_episode_steps=self.max_episode_steps or spec.default_max_steps,
+                       pixels=self.pixels and "pixels" in spec.obs_modes)
 
 
 def episode_seeds(seed: int, index: int) -> tuple[int, int]:
@@ -78,9 +84,14 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
         rec["obs_symbolic"].append(info["symbolic"])
         if cfg.pixels:
             rec["obs_pixels"].append(obs)
-        rec["inventory"].append(info["inventory"])
-        rec["player_pos"].append(info["player_pos"])
+        for key in ("inventory", "player_pos"):
+            if key in rec:
+                rec[key].append(info[key])
 
+    # Per-observation facts the world reports (a world without a map has no player position).
+    for key in ("inventory", "player_pos"):
+        if key not in info:
+            del rec[key]
     observe(obs, info)
     for t in range(budget):
         action = player.act(obs, info)
@@ -97,9 +108,9 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
             break
     if not cfg.pixels:
         del rec["obs_pixels"]
-    dtypes = {"actions": np.uint8, "rewards": np.float32, "terminations": bool, "truncations": bool,
-              "inventory": np.uint8, "achievements": bool, "player_pos": np.int16, "obs_symbolic": np.uint8,
-              "obs_pixels": np.uint8, "noise": bool}
+    dtypes = {"actions": np.float32 if spec.continuous else np.uint8, "rewards": np.float32, "terminations": bool,
+              "truncations": bool, "inventory": np.uint8, "achievements": bool, "player_pos": np.int16,
+              "obs_symbolic": np.dtype(spec.symbolic_dtype), "obs_pixels": np.uint8, "noise": bool}
     arrays = {k: np.asarray(v, dtypes[k]) for k, v in rec.items()}
     return write_episode(cfg.out, index, arrays, world_seed, spec)
 
@@ -129,7 +140,9 @@ def header(cfg: CollectConfig) -> dict:
         "observations": ["symbolic", "pixels"] if cfg.pixels else ["symbolic"],
         "records_noise": True,
         "world_spec": {"action_names": spec.action_names, "achievements": spec.achievements, "items": spec.items,
-                       "symbolic_size": spec.symbolic_layout.size},
+                       "symbolic_size": spec.symbolic_layout.size,
+                       # only for worlds with continuous actions, so that Crafter's manifests stay as they were
+                       **({"action_shape": list(spec.action_shape)} if spec.continuous else {})},
         # Settings that must agree for a resumed collection to extend the same dataset.
         "producer_key": {"player": cfg.player, "seed": cfg.seed, "max_episode_steps": cfg.max_episode_steps,
                          "random_action_prob": cfg.random_action_prob,
@@ -143,6 +156,7 @@ def header(cfg: CollectConfig) -> dict:
 def collect(cfg: CollectConfig, progress: bool = True) -> Path:
     """Collect until the dataset at `cfg.out` holds `cfg.frames` frames; resumes an existing one."""
     cfg.validate()
+    cfg = cfg.resolved()
     with folder_lock(cfg.out):
         return _collect(cfg, progress)
 

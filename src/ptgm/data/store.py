@@ -8,15 +8,16 @@ A dataset is a directory::
 
 Per episode, with T the number of actions (observations are one longer, as in Minari)::
 
-    obs_symbolic  (T+1, S) uint8   symbolic observation (always stored; see the world's layout)
+    obs_symbolic  (T+1, S) uint8   symbolic observation (always stored; see the world's layout); float32 in a
+                                   world whose symbolic observation is a state vector (Kitchen)
     obs_pixels    (T+1, H, W, 3) uint8   only when the dataset records pixels
-    actions       (T,) uint8
+    actions       (T,) uint8       action ids; (T, *action_shape) float32 in [-1, 1] in a continuous world
     rewards       (T,) float32     the world's native reward
     terminations  (T,) bool
     truncations   (T,) bool
     inventory     (T+1, I) uint8
     achievements  (T, A) bool      which achievements happened on each step
-    player_pos    (T+1, 2) int16
+    player_pos    (T+1, 2) int16   only in worlds with a map
     noise         (T,) bool        the action was the player's injected random action, not its choice
                                    (only in datasets whose manifest says `records_noise`)
 
@@ -44,7 +45,7 @@ SPLIT = "split.json"
 EPISODE_KEYS = ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations", "truncations",
                 "inventory", "achievements", "player_pos", "noise")
 _BOOL_KEYS = {"terminations", "truncations", "achievements", "noise"}
-_INTEGER_KEYS = {"obs_symbolic", "obs_pixels", "actions", "inventory", "player_pos"}
+_INTEGER_KEYS = {"obs_pixels", "inventory", "player_pos"}  # and, in a discrete world, obs_symbolic and actions
 MANIFEST_KEYS = ("format", "world", "observations", "episodes")  # what every manifest holds
 _PER_OBS = {"obs_symbolic", "obs_pixels", "inventory", "player_pos"}  # length T+1
 
@@ -79,13 +80,15 @@ def write_episode(root: str | Path, index: int, arrays: dict[str, np.ndarray], e
     rel = f"episodes/{ep}.npz"
     data = save_npz(Path(root) / rel, **arrays)
     unlocked = [a for a, hit in zip(world.achievements, arrays["achievements"].any(0)) if hit]
-    counts = np.bincount(arrays["actions"].astype(np.int64), minlength=world.n_actions).tolist()
+    counts = [] if world.continuous else np.bincount(arrays["actions"].astype(np.int64),
+                                                     minlength=world.n_actions).tolist()
     return EpisodeInfo(ep, rel, int(len(arrays["actions"])), sha256_bytes(data), int(env_seed), unlocked, counts)
 
 
 def check_episode(arrays: dict[str, np.ndarray], length: int, world: WorldSpec, where: str) -> None:
     """DatasetError unless the episode's `arrays` (any subset of EPISODE_KEYS) fit `length` actions and `world`:
-    rows, widths, action and symbolic ids in range, finite rewards, inventory counts within the world's limit.
+    rows, widths, action and symbolic ids in range (in a continuous world: finite actions in [-1, 1] and finite
+    states), finite rewards, inventory counts within the world's limit.
     Run on every write and every read: a wrong id would otherwise fail deep inside training, or silently index
     another action's weights."""
     layout = world.symbolic_layout
@@ -96,8 +99,13 @@ def check_episode(arrays: dict[str, np.ndarray], length: int, world: WorldSpec, 
                                f"(observations are one longer than the {length} actions)")
         if key in _BOOL_KEYS and value.dtype != bool:
             raise DatasetError(f"{where}: '{key}' must be boolean, got {value.dtype}")
-        if key in _INTEGER_KEYS and not np.issubdtype(value.dtype, np.integer):
+        integer = key in _INTEGER_KEYS or (key == "obs_symbolic" and world.symbolic_dtype.startswith("uint")) or (
+            key == "actions" and not world.continuous)
+        if integer and not np.issubdtype(value.dtype, np.integer):
             raise DatasetError(f"{where}: '{key}' must hold integers, got {value.dtype}")
+        if not integer and key in ("obs_symbolic", "actions"):
+            if not np.issubdtype(value.dtype, np.floating) or not np.isfinite(value).all():
+                raise DatasetError(f"{where}: '{key}' must be finite floats (got {value.dtype}, or NaN or infinity)")
     widths = {"obs_symbolic": layout.size, "inventory": len(world.items), "achievements": len(world.achievements),
               "player_pos": 2}
     for key, width in widths.items():
@@ -106,7 +114,12 @@ def check_episode(arrays: dict[str, np.ndarray], length: int, world: WorldSpec, 
     if "obs_pixels" in arrays and arrays["obs_pixels"].shape[1:] != tuple(world.pixel_shape):
         raise DatasetError(f"{where}: 'obs_pixels' frames have shape {arrays['obs_pixels'].shape[1:]}, expected "
                            f"{tuple(world.pixel_shape)}")
-    if "actions" in arrays and len(arrays["actions"]):
+    if "actions" in arrays and world.continuous:
+        if arrays["actions"].shape[1:] != world.action_shape:
+            raise DatasetError(f"{where}: 'actions' rows have shape {arrays['actions'].shape[1:]}, expected "
+                               f"{world.action_shape}")
+        _check_range(arrays["actions"], -1, 1, f"{where}: action value")
+    elif "actions" in arrays and len(arrays["actions"]):
         _check_range(arrays["actions"], 0, world.n_actions - 1, f"{where}: action id", world.n_actions)
     if "obs_symbolic" in arrays:
         view, inventory, _ = layout.split(arrays["obs_symbolic"])

@@ -13,7 +13,7 @@ import gymnasium as gym
 from ptgm.envs.base import OBS_MODES, SymbolicLayout, WorldSpec, env_obs_mode, score_from_rates
 from ptgm.envs.tasks import TaskEnv, TaskError, TaskSpec, get_task, load_tasks
 
-WORLDS = ("crafter",)
+WORLDS = ("crafter", "kitchen")
 PLAYERS = ("random", "scripted")
 
 
@@ -22,6 +22,10 @@ def get_world(name: str = "crafter") -> WorldSpec:
         from ptgm.envs.crafter import CRAFTER_SPEC
 
         return CRAFTER_SPEC
+    if name == "kitchen":
+        from ptgm.envs.kitchen import KITCHEN_SPEC
+
+        return KITCHEN_SPEC
     raise ValueError(f"unknown world {name!r}; valid: {', '.join(WORLDS)}")
 
 
@@ -41,6 +45,10 @@ def make_env(
 
         limit = max_steps or (task.max_steps if task is not None else None)
         env: gym.Env = CrafterEnv(obs_mode=obs_mode, max_steps=limit)
+    if world == "kitchen":
+        from ptgm.envs.kitchen import KitchenEnv
+
+        env = KitchenEnv(obs_mode=obs_mode, max_steps=max_steps or (task.max_steps if task is not None else None))
     if task is not None:
         env = TaskEnv(env, task, spec)
     return env
@@ -55,12 +63,16 @@ def make_player(name: str, seed: int, world: str = "crafter", random_action_prob
     if name == "random":
         from ptgm.envs.base import RandomPlayer
 
-        return RandomPlayer(seed, spec.n_actions)
+        return RandomPlayer(seed, spec.n_actions, spec.action_shape)
     if name == "scripted" and world == "crafter":
         from ptgm.envs.crafter.player import ScriptedPlayer
 
         return ScriptedPlayer(seed, random_action_prob=random_action_prob, target_spread=target_spread,
                               perception=perception)
+    if name == "scripted" and world == "kitchen":
+        from ptgm.envs.kitchen import KitchenPlayer
+
+        return KitchenPlayer(seed)
     raise ValueError(f"unknown player {name!r} for world {world!r}; valid: {', '.join(PLAYERS)}")
 
 

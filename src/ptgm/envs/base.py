@@ -101,12 +101,15 @@ class RandomPlayer:
 
     name = "random"
 
-    def __init__(self, seed: int, n_actions: int):
+    def __init__(self, seed: int, n_actions: int, action_shape: tuple[int, ...] = ()):
         self._rng = np.random.default_rng(seed)
         self._n = n_actions
+        self._shape = action_shape  # () for discrete ids, else a continuous action in [-1, 1]
 
     def reset(self, env) -> None:
         pass
 
-    def act(self, obs, info) -> int:
+    def act(self, obs, info) -> int | np.ndarray:
+        if self._shape:
+            return self._rng.uniform(-1.0, 1.0, self._shape).astype(np.float32)
         return int(self._rng.integers(self._n))

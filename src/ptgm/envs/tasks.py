@@ -1,8 +1,13 @@
 """Task specs (YAML) and the wrapper that turns a world environment into a downstream task.
 
 A task sets the starting inventory on reset, ends the episode at its step limit, pays 1 on
-success (or the world's native reward) and may end the episode on success. The wrapper adds
-`info["success"]` (bool: a success achievement happened on this step) to every step.
+success, 1 per success achievement (`each`), or the world's native reward, and may end the episode
+on success. Success is any of the task's success achievements (`needs: any`, Crafter's tasks) or,
+with `needs: all`, the step on which the last of them has been done this episode (Kitchen's
+multi-subtask tasks). The wrapper adds `info["success"]` (bool: success happened on this step) to
+every step.
+
+Each world has its own built-in task file (`WorldSpec.tasks_file`).
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import yaml
 
 from ptgm.envs.base import WorldSpec
 
-REWARDS = ("success", "native")
-_FIELDS = {"success", "start_inventory", "max_steps", "reward", "end_on_success", "mirrors"}
+REWARDS = ("success", "each", "native")
+NEEDS = ("any", "all")
+_FIELDS = {"success", "needs", "start_inventory", "max_steps", "reward", "end_on_success", "mirrors"}
 
 
 class TaskError(ValueError):
@@ -34,15 +40,17 @@ class TaskSpec:
     reward: str = "success"
     end_on_success: bool = True
     mirrors: str = ""
+    needs: str = "any"  # "any": one success achievement is success; "all": every one, each at least once
 
 
-def builtin_tasks_path() -> Path:
-    return Path(str(resources.files("ptgm.envs") / "tasks.yaml"))
+def builtin_tasks_path(world: WorldSpec | None = None) -> Path:
+    """The built-in task file of `world` (Crafter's when not given)."""
+    return Path(str(resources.files("ptgm.envs").joinpath(world.tasks_file if world else "tasks.yaml")))
 
 
 def load_tasks(world: WorldSpec, tasks_file: str | Path | None = None) -> dict[str, TaskSpec]:
     """Built-in tasks, plus (overriding by name) those of `tasks_file`; every spec is validated."""
-    tasks = _parse(builtin_tasks_path(), world)
+    tasks = _parse(builtin_tasks_path(world), world)
     if tasks_file is not None:
         tasks.update(_parse(Path(tasks_file), world))
     return tasks
@@ -96,13 +104,16 @@ def _validate(name: str, spec: object, world: WorldSpec, path: Path) -> TaskSpec
     reward = spec.get("reward", "success")
     if reward not in REWARDS:
         raise TaskError(f"{where}: 'reward' must be one of {REWARDS}, got {reward!r}")
-    if reward == "success" and not success:
-        raise TaskError(f"{where}: reward 'success' needs at least one success achievement")
+    if reward in ("success", "each") and not success:
+        raise TaskError(f"{where}: reward {reward!r} needs at least one success achievement")
+    needs = spec.get("needs", "any")
+    if needs not in NEEDS:
+        raise TaskError(f"{where}: 'needs' must be one of {NEEDS}, got {needs!r}")
     end = spec.get("end_on_success", True)
     if not isinstance(end, bool):
         raise TaskError(f"{where}: 'end_on_success' must be true or false")
     return TaskSpec(name, tuple(success), {k: int(v) for k, v in inventory.items()}, max_steps, reward, end,
-                    str(spec.get("mirrors", "")))
+                    str(spec.get("mirrors", "")), needs)
 
 
 class TaskEnv(gym.Wrapper):
@@ -112,6 +123,7 @@ class TaskEnv(gym.Wrapper):
         super().__init__(env)
         self.task = task
         self._success_idx = np.array([world.achievements.index(a) for a in task.success], np.int64)
+        self._done = np.zeros(len(self._success_idx), bool)  # which success achievements happened this episode
         self._t = 0
 
     def reset(self, *, seed=None, options=None):
@@ -120,16 +132,25 @@ class TaskEnv(gym.Wrapper):
             self.env.unwrapped.set_inventory(self.task.start_inventory)
             obs, info = self.env.unwrapped.observe_again()
         self._t = 0
+        self._done[:] = False
         info["success"] = False
         return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._t += 1
-        success = bool(len(self._success_idx) and info["achievements"][self._success_idx].any())
+        events = np.asarray(info["achievements"], bool)[self._success_idx]
+        new = events & ~self._done
+        self._done |= events
+        if self.task.needs == "all":
+            success = bool(len(new) and new.any() and self._done.all())
+        else:
+            success = bool(events.any())
         info["success"] = success
         if self.task.reward == "success":
             reward = float(success)
+        elif self.task.reward == "each":
+            reward = float(new.sum())
         if success and self.task.end_on_success:
             terminated = True
         if self._t >= self.task.max_steps and not terminated:

@@ -8,6 +8,8 @@ never ends early (a task wrapper decides what success is), only at `max_steps`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 import gymnasium as gym
@@ -18,7 +20,10 @@ from ptgm.envs.kitchen.spec import KITCHEN_SPEC, completed
 
 try:
     import mujoco  # noqa: F401  (the player reads the model through this env)
-    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import KitchenEnv as _FrankaKitchen
+
+    # gymnasium_robotics prints a notice about its Adroit hands (not used here) on import.
+    with contextlib.redirect_stderr(io.StringIO()):
+        from gymnasium_robotics.envs.franka_kitchen.kitchen_env import KitchenEnv as _FrankaKitchen
 except ImportError as e:
     raise MissingExtraError(f"{INSTALL_HINT} ({e})") from e
 

@@ -298,13 +298,15 @@ _BEFORE = {"slide_cabinet": ("hinge_cabinet",)}
 
 
 FREE_MOVE_PROB = 0.3  # chance of a free move before a subtask (a pause always comes first)
+# Fewest subtasks an episode plans: with fewer, most of a 280-step episode would be idle wandering.
+MIN_PLAN = 3
 
 
 class KitchenPlayer:
     """Scripted free play in the kitchen: `reset(env)` after each reset, `act(obs, info) -> action`.
 
-    Each episode does a random number of the subtasks (all, when `subtasks` is not given) in a
-    random order, with a free move and a pause before each and up to `attempts` tries each; then
+    Each episode does a random number (MIN_PLAN to 7) of the subtasks in a random order (all of
+    `subtasks` when given), with a free move and a pause before each and up to `attempts` tries each; then
     it idles. `subtasks` fixes which ones (for measuring the player, never for collecting)."""
 
     name = "scripted"
@@ -328,7 +330,7 @@ class KitchenPlayer:
         names = list(self.subtasks) if self.subtasks is not None else list(SCRIPTS)
         order = [names[i] for i in self._rng.permutation(len(names))]
         if self.subtasks is None:
-            order = order[: self._rng.integers(1, len(order) + 1)]
+            order = order[: self._rng.integers(MIN_PLAN, len(order) + 1)]
         for later, earlier in _BEFORE.items():
             for e in earlier:
                 if later in order and e in order and order.index(e) < order.index(later):

@@ -22,8 +22,7 @@ import numpy as np
 
 from ptgm.envs.base import SymbolicLayout, WorldSpec
 
-# One seventh of an episode is not enough to finish several subtasks; long enough for all seven.
-EPISODE_STEPS = 600
+EPISODE_STEPS = 280  # FrankaKitchen-v1's (and D4RL's) episode length
 COMPLETE_DISTANCE = 0.3  # a subtask counts once its joints are this close (L2) to the goal
 
 
