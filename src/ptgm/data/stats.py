@@ -19,7 +19,7 @@ def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
     actions = np.sum([e.action_counts for e in store.episodes], axis=0) if n else np.zeros(spec.n_actions)
     runs = store.manifest.get("collection_runs", [])
     random_presses = None
-    if store.records_noise:  # which presses were the player's random actions: read from the episode files
+    if store.records_noise and not spec.continuous:  # presses of action ids; a continuous world has none  # which presses were the player's random actions: read from the episode files
         random_presses = np.zeros(spec.n_actions, np.int64)
         for e in store.episodes:  # two small arrays each; the stages that train on them verify the checksums
             arrays = store.load(e.id, ["actions", "noise"], verify=False)
@@ -34,7 +34,8 @@ def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
         "crafter_score": score_from_rates({a: 100 * r for a, r in rates.items()}),
         "human_rates": {a: spec.human_rates.get(a, float("nan")) / 100 for a in spec.achievements},
         "human_crafter_score": score_from_rates(spec.human_rates) if spec.human_rates else None,
-        "action_histogram": dict(zip(spec.action_names, (actions / max(actions.sum(), 1)).tolist())),
+        "action_histogram": None if spec.continuous else dict(
+            zip(spec.action_names, (actions / max(actions.sum(), 1)).tolist())),
         # Per action: (presses the player chose, presses that were its random actions); None if not recorded.
         "action_origin": None if random_presses is None else {
             name: (int(total - rnd), int(rnd)) for name, total, rnd in zip(spec.action_names, actions, random_presses)},
@@ -52,9 +53,11 @@ def format_stats(stats: dict[str, Any]) -> str:
     for a, r in sorted(stats["achievement_rates"].items(), key=lambda kv: -stats["human_rates"][kv[0]]):
         lines.append(f"{a:<20} {100 * r:7.1f} {100 * stats['human_rates'][a]:8.0f}")
     human = stats["human_crafter_score"]
-    lines.append(f"{'crafter score':<20} {stats['crafter_score']:7.1f} {human if human is None else round(human, 1):>8}")
-    hist = "  ".join(f"{k}:{100 * v:.0f}%" for k, v in stats["action_histogram"].items())
-    lines.append(f"actions  {hist}")
+    if human is not None:  # the score is Crafter's measure, next to its human experts'
+        lines.append(f"{'crafter score':<20} {stats['crafter_score']:7.1f} {round(human, 1):>8}")
+    if stats["action_histogram"] is not None:
+        hist = "  ".join(f"{k}:{100 * v:.0f}%" for k, v in stats["action_histogram"].items())
+        lines.append(f"actions  {hist}")
     if stats.get("action_origin"):
         origin = stats["action_origin"]
         share = sum(r for _, r in origin.values()) / max(sum(c + r for c, r in origin.values()), 1)
@@ -74,8 +77,9 @@ def plot_stats(stats: dict[str, Any], path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(12, 4.5))
     ax.bar(x - 0.2, [100 * stats["achievement_rates"][a] for a in names], 0.4,
            label=f"this dataset (score {stats['crafter_score']:.1f}%)")
-    ax.bar(x + 0.2, [100 * stats["human_rates"][a] for a in names], 0.4,
-           label=f"human experts (score {stats['human_crafter_score']:.1f}%)", alpha=0.7)
+    if stats["human_crafter_score"] is not None:
+        ax.bar(x + 0.2, [100 * stats["human_rates"][a] for a in names], 0.4,
+               label=f"human experts (score {stats['human_crafter_score']:.1f}%)", alpha=0.7)
     ax.set_xticks(x, names, rotation=60, ha="right")
     ax.set_ylabel("episodes unlocking it (%)")
     ax.set_title(f"{stats['episodes']} episodes, {stats['frames']} frames")
