@@ -6,7 +6,8 @@ downstream task. It reads the object positions from the MuJoCo model and data of
 Crafter's player reads the raw game) and acts only through joint-velocity actions.
 
 Arm control: damped-least-squares inverse kinematics on the `end_effector` site (position and
-orientation), a null-space pull towards the start posture, and gravity feed-forward; closed loop,
+orientation), a null-space pull towards a middle posture, joints at their limits taken out of the
+solution, and gravity feed-forward; closed loop,
 recomputed every step from the current joint positions. Each subtask is a short script of
 end-effector targets (waypoints), most of them placed relative to the object's current position,
 so that a slipping grasp or a half-open door is followed rather than assumed.
@@ -20,13 +21,15 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from ptgm.envs.kitchen.spec import KITCHEN_SPEC, SUBTASKS, completed
+from ptgm.envs.kitchen.spec import KITCHEN_SPEC, completed
 
 ARM = 7  # arm joints; the two finger joints follow
 STEP_RAD = 0.16  # joint motion per step at action 1: the env's 2 rad/s velocity scale times its 0.08 s step
 DAMPING = 0.05  # damped least squares: keeps steps small near singular poses
 MAX_TURN = 0.12  # radians the end effector is asked to turn per step (at most)
 OPEN, CLOSED = 1.0, -1.0
+CARRY_SPEED = 0.015  # metres per step with the kettle in hand
+KETTLE_GOAL = (-0.23, 0.75, 1.62)  # the kettle's position on the top left burner (the subtask's goal)
 
 # An arm posture in the middle of the work space, gripper in HOME_ROT: the null-space pull goes here,
 # and the arm comes back here in joint space after the kettle, whose low reach leaves the arm folded
@@ -279,8 +282,6 @@ def retreat(arm: Arm, rot: np.ndarray, grip: float, distance: float = 0.08) -> S
     yield from go(arm, arm.pos - distance * rot[:, 2], rot, grip, tol=0.02, steps=8)
 
 
-CARRY_SPEED = 0.015
-KETTLE_GOAL = (-0.23, 0.75, 1.62)  # the kettle's position on the top left burner (the subtask's goal)
 # The microwave handle is low: the gripper reaches it pointing down and forward.
 _LOW = rot_x(-0.8) @ HOME_ROT
 SCRIPTS = {
@@ -355,8 +356,9 @@ class KitchenPlayer:
                     break
                 yield from self._wander()
                 yield from SCRIPTS[name](self.arm, self.scene)
-        while True:
+        while True:  # the plan is done: idle (at least one step per round, so the loop always yields)
             yield from self._wander()
+            yield from hold(self.arm, HOME_ROT, OPEN, 1)
 
     def _wander(self) -> Script:
         """A pause, and sometimes a free move to a random point in front of the robot."""
