@@ -51,6 +51,7 @@ def test_determinism_under_a_seed():
     assert not np.array_equal(first, _rollout(a, 8, 20))  # the observation noise follows the seed
 
 
+@pytest.mark.filterwarnings("ignore:.*Box observation space (minimum|maximum) value is:UserWarning")
 def test_check_env():
     check_env(KitchenEnv(max_steps=50), skip_render_check=True)
 
@@ -119,18 +120,12 @@ def _play(name: str, seed: int) -> bool:
     return bool(info["success"])
 
 
-def test_scripted_light_switch():
-    assert _play("light_switch", 0)
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("name", WORLD.achievements)
 def test_scripted_subtask(name, seed):
     assert _play(name, seed)
 
 
-@pytest.mark.slow
 def test_scripted_standard_four_within_280_steps():
     assert _play("standard_four", 0)
 
