@@ -38,7 +38,7 @@ class CollectConfig:
     frames: int = 10_000  # total environment steps to record
     workers: int = 1  # parallel processes
     seed: int = 0  # base seed: episode i uses seeds derived from (seed, i)
-    max_episode_steps: int = 0  # episode length; 0: the world's default (Crafter 10,000, Kitchen 280)
+    max_episode_steps: int | None = None  # episode length; unset: the world's default (Crafter 10,000, Kitchen 280)
     pixels: bool = True  # also record the 64x64 image, in worlds that have one (the symbolic view is always recorded)
     random_action_prob: float = 0.1  # scripted player's chance of a random action
     target_spread: float = 0.0  # scripted player: 0 heads for the nearest tree/stone/water; s > 0 draws one, weight exp(-extra steps / s)
@@ -49,7 +49,9 @@ class CollectConfig:
         check_choice(self, "world", WORLDS)
         check_choice(self, "player", PLAYERS)
         check_at_least(self, 1, "frames", "workers")
-        check_at_least(self, 0, "seed", "random_action_prob", "target_spread", "max_episode_steps")
+        if self.max_episode_steps is not None:
+            check_at_least(self, 1, "max_episode_steps")
+        check_at_least(self, 0, "seed", "random_action_prob", "target_spread")
         if self.random_action_prob > 1:
             raise ConfigError(f"--random-action-prob must be in [0, 1], got {self.random_action_prob}")
         # The player's own checks (its perception modes, say), before any write.
