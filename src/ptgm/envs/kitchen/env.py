@@ -51,12 +51,14 @@ class KitchenEnv(gym.Env):
         self._t = 0
         self._unlocked = np.zeros(len(KITCHEN_SPEC.achievements), bool)
         self._state = np.zeros(_STATE_SIZE, np.float32)
+        self._seeded = False
 
     # -- Gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        if seed is None and not hasattr(self, "_seeded"):
-            seed = int(self.np_random.integers(2**31 - 1))  # first reset without a seed: still reproducible from ours
+        if seed is None and not self._seeded:
+            # The first reset without a seed seeds the simulator's noise from this env's own generator.
+            seed = int(self.np_random.integers(2**31 - 1))
         self._seeded = True
         raw, _ = self.kitchen.reset(seed=seed)
         self._t = 0
