@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 from ptgm.cli import main  # noqa: E402
 from ptgm.data.collect import CollectConfig, collect  # noqa: E402
+from ptgm.data.stats import dataset_stats, format_stats  # noqa: E402
 from ptgm.data.store import DatasetError, EpisodeStore, check_episode, write_episode  # noqa: E402
 from ptgm.envs import TaskEnv, TaskError, get_task, get_world, load_tasks, make_env, make_player  # noqa: E402
 from ptgm.envs.kitchen import KitchenEnv, KitchenPlayer  # noqa: E402
@@ -158,6 +159,9 @@ def test_collection_round_trip(tmp_path):
     assert arrays["actions"].shape == (30, 9) and arrays["actions"].dtype == np.float32
     assert arrays["achievements"].shape == (30, 7) and arrays["inventory"].shape == (31, 0)
     assert "player_pos" not in arrays and "obs_pixels" not in arrays
+    stats = dataset_stats(store)
+    assert stats["action_histogram"] is None and set(stats["achievement_rates"]) == set(WORLD.achievements)
+    assert "crafter score" not in format_stats(stats)
     # the recorded actions replay the recorded states (the env is deterministic under its seed)
     env = make_env("kitchen")
     obs, _ = env.reset(seed=store.episodes[0].env_seed)

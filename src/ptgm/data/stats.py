@@ -49,10 +49,14 @@ def format_stats(stats: dict[str, Any]) -> str:
     lines = [f"episodes {stats['episodes']}  frames {stats['frames']}  mean length {stats['mean_episode_length']:.0f}"]
     if stats["collection_fps"]:
         lines[0] += f"  collection {stats['collection_fps']:.0f} frames/s"
-    lines.append(f"{'achievement':<20} {'data %':>7} {'human %':>8}")
-    for a, r in sorted(stats["achievement_rates"].items(), key=lambda kv: -stats["human_rates"][kv[0]]):
-        lines.append(f"{a:<20} {100 * r:7.1f} {100 * stats['human_rates'][a]:8.0f}")
     human = stats["human_crafter_score"]
+    if human is None:  # a world without published human rates: the dataset's own rates only
+        lines.append(f"{'achievement':<20} {'data %':>7}")
+        lines += [f"{a:<20} {100 * r:7.1f}" for a, r in stats["achievement_rates"].items()]
+    else:
+        lines.append(f"{'achievement':<20} {'data %':>7} {'human %':>8}")
+        for a, r in sorted(stats["achievement_rates"].items(), key=lambda kv: -stats["human_rates"][kv[0]]):
+            lines.append(f"{a:<20} {100 * r:7.1f} {100 * stats['human_rates'][a]:8.0f}")
     if human is not None:  # the score is Crafter's measure, next to its human experts'
         lines.append(f"{'crafter score':<20} {stats['crafter_score']:7.1f} {round(human, 1):>8}")
     if stats["action_histogram"] is not None:
