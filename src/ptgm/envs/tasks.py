@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from ptgm.envs.base import WorldSpec
+from ptgm.envs.registry import WORLDS, world_entry
 
 REWARDS = ("success", "native")
 _FIELDS = {"success", "start_inventory", "max_steps", "reward", "end_on_success", "mirrors"}
@@ -37,12 +38,15 @@ class TaskSpec:
 
 
 def builtin_tasks_path() -> Path:
+    """Crafter's built-in tasks."""
     return Path(str(resources.files("ptgm.envs") / "tasks.yaml"))
 
 
 def load_tasks(world: WorldSpec, tasks_file: str | Path | None = None) -> dict[str, TaskSpec]:
-    """Built-in tasks, plus (overriding by name) those of `tasks_file`; every spec is validated."""
-    tasks = _parse(builtin_tasks_path(), world)
+    """The world's built-in tasks (its registered `tasks_file`), plus (overriding by name) those of `tasks_file`;
+    every spec is validated."""
+    builtin = world_entry(world.name).tasks_file if world.name in WORLDS else None
+    tasks = _parse(Path(builtin), world) if builtin is not None else {}
     if tasks_file is not None:
         tasks.update(_parse(Path(tasks_file), world))
     return tasks
