@@ -246,3 +246,39 @@ def test_an_unknown_world_names_the_registered_ones():
         register_world("grid", CORRIDOR)
     with pytest.raises(ValueError, match="names itself 'corridor'"):
         register_world("grid", World(spec=CORRIDOR, make_env=Corridor))
+
+
+# -- ptgm watch --------------------------------------------------------------------------------------------------------
+def gif_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    from PIL import Image
+
+    with Image.open(path) as gif:
+        return gif.n_frames, gif.size
+
+
+def test_watch_writes_a_gif_of_each_agent(trained, workdir, tmp_path, capsys):
+    from ptgm.cli import main
+
+    out = tmp_path / "high.gif"
+    assert main(["watch", str(trained.run_path), "--out", str(out), "--episodes", "2", "--max-steps", "12",
+                 "--scale", "2"]) == 0
+    assert capsys.readouterr().out.strip() == f"{out}: 26 frames"  # 2 episodes x (first frame + 12 steps)
+    assert gif_frames(out) == (26, (64 * 2 + 200, 64 * 2))
+    for agent in ("low", "player"):
+        out = tmp_path / f"{agent}.gif"
+        assert main(["watch", str(workdir / "runs" / "default"), "--agent", agent, "--out", str(out),
+                     "--max-steps", "5"]) == 0
+        assert gif_frames(out) == (6, (64 * 4 + 200, 64 * 4))
+
+
+def test_watch_mp4_without_imageio_ffmpeg_says_what_to_install(trained, tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from ptgm.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "imageio_ffmpeg" else real(name, *a))
+    assert main(["watch", str(trained.run_path), "--out", str(tmp_path / "a.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs imageio-ffmpeg (pip install imageio-ffmpeg); or use --out FILE.gif" in err
+    assert not (tmp_path / "a.mp4").exists()

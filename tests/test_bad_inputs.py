@@ -153,6 +153,12 @@ def run_config(i: Inputs, **settings) -> str:
     return str(path)
 
 
+def saved_agent(i: Inputs, agent_json: str) -> None:
+    """A saved-agent folder holding `agent_json` as its agent.json."""
+    (i.root / "agent").mkdir()
+    (i.root / "agent" / "agent.json").write_text(agent_json)
+
+
 HOLDER = "import sys, time\nfrom ptgm.io import folder_lock\nwith folder_lock(sys.argv[1]):\n" \
          "    print('locked', flush=True)\n    time.sleep(600)\n"
 
@@ -375,6 +381,26 @@ CASES = [
     Case("run-config-missing", lambda i: ["run", "--config", str(i.root / "none.yaml")], "config file not found"),
     Case("run-out-is-a-file", lambda i: ["run", "--config", run_config(i, out=str(i.root / "file"))],
          "is a file, not a folder", prepare=lambda i: (i.root / "file").write_text("x") and None),
+    # unknown worlds
+    Case("flat-unknown-world", flat_args("--world", "minecraft"), "--world 'minecraft' is unknown; valid: crafter"),
+    Case("collect-unknown-world", collect_args("--world", "minecraft"), "--world 'minecraft' is unknown; valid: crafter"),
+    # watch
+    Case("watch-unknown-agent", lambda i: ["watch", i.model(""), "--out", str(i.root / "a.gif"), "--agent", "human"],
+         "--agent 'human' is unknown; valid: high, low, player"),
+    Case("watch-out-of-another-format", lambda i: ["watch", i.model(""), "--out", str(i.root / "a.avi")],
+         "give a .gif or .mp4 file"),
+    Case("watch-missing-run", lambda i: ["watch", str(i.root / "nowhere"), "--out", str(i.root / "a.gif")],
+         "run not found"),
+    Case("watch-folder-without-models", lambda i: ["watch", str(i.root), "--out", str(i.root / "a.gif"),
+                                                   "--agent", "low"], "holds no pre-training"),
+    Case("watch-pre-training-without-an-agent", lambda i: ["watch", i.model(""), "--out", str(i.root / "a.gif")],
+         "holds a pre-training but no trained PTGM agent"),
+    Case("watch-agent-json-not-json", lambda i: ["watch", str(i.root / "agent"), "--out", str(i.root / "a.gif")],
+         "is not valid JSON", prepare=lambda i: saved_agent(i, "{")),
+    Case("watch-agent-json-of-another-format", lambda i: ["watch", str(i.root / "agent"), "--out",
+                                                          str(i.root / "a.gif")], "not a saved ptgm agent",
+         prepare=lambda i: saved_agent(i, json.dumps({"format": "sb3-zip", "kind": "ptgm", "settings": {},
+                                                      "models": {}}))),
     # tasks
     Case("tasks-file-missing", lambda i: ["tasks", "--tasks-file", str(i.root / "none.yaml")], "tasks file not found"),
 ]
@@ -398,7 +424,7 @@ def test_the_corpus_is_large_and_names_each_case_once():
     assert len({c.id for c in CASES}) == len(CASES)
     commands = {c.id.split("-")[0] for c in CASES}  # each id starts with its command
     assert commands == {"collect", "split", "stats", "codebook", "encoder", "low", "prior", "eval", "flat", "high",
-                        "report", "run", "tasks"}
+                        "report", "run", "tasks", "watch"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
