@@ -1,6 +1,6 @@
 """ptgm: Pre-Training Goal-based Models for sample-efficient RL (Yuan et al., ICLR 2024), on Crafter."""
 
-__version__ = "0.1.0"
+from ptgm.version import __version__
 
 # The Python API (`ptgm.api`), imported on first use: `import ptgm` stays light for the CLI and env workers.
 _API = ("AgentError", "FlatPPO", "LowLevel", "PTGM", "PTGMState", "Pretraining", "Prior")
