@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from ptgm.api import PTGM, AgentError, FlatPPO, LowLevel, Pretraining, Prior
+from ptgm.config import ConfigError
 from ptgm.envs import SymbolicLayout, World, WorldSpec, get_world, make_env, register_world
 from ptgm.envs.registry import WORLDS
 from ptgm.models.artifacts import ModelError
@@ -157,8 +158,17 @@ def test_saved_agent_loads_to_the_same_policy_and_its_files_are_checked(trained,
 def test_a_train_high_run_folder_loads_as_an_agent(trained):
     agent = PTGM.load(trained.run_path)
     assert agent.run_path == trained.run_path and agent.settings["out"] == str(trained.run_path)
-    with pytest.raises(AgentError, match="not a 'flat' one|is not a `ptgm train-flat` run"):
+    with pytest.raises(AgentError, match="is a 'ptgm train-high' run, not a 'ptgm train-flat' one"):
         FlatPPO.load(trained.run_path)
+
+
+def test_settings_are_checked_when_the_agent_is_made(workdir):
+    with pytest.raises(ConfigError, match="low given besides the pre-training"):
+        PTGM(workdir / "runs" / "default", task="stone", low="elsewhere")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['n_env'\]"):
+        PTGM(workdir / "runs" / "default", task="stone", n_env=2)
+    with pytest.raises(ConfigError, match="--low-level-steps must be a number >= 1"):
+        PTGM(workdir / "runs" / "default", task="stone", low_level_steps=0)
 
 
 def test_load_refuses_a_missing_folder_and_one_without_models(tmp_path):

@@ -48,6 +48,7 @@ from ptgm.rl.train_flat import FlatConfig, train_flat
 from ptgm.rl.train_high import HighConfig, train_high
 
 AGENT_FORMAT = "ptgm-agent/1"
+FOLDERS = ("low", "codebook", "prior", "encoder")  # the pre-training's folders, as `ptgm train-high` takes them
 AGENT_FILE = "agent.json"
 # The files that make up each saved artefact (what its loader reads); logs and checkpoints are not copied.
 ARTEFACT_FILES = {"low": (CONFIG, WEIGHTS), "prior": (CONFIG, WEIGHTS), "encoder": (CONFIG, WEIGHTS),
@@ -92,14 +93,19 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
 
 
 def _copy_artefact(source: str | Path, target: Path, kind: str) -> None:
+    """The files of artefact `kind` (ARTEFACT_FILES) from `source` into `target`; none when they are the same folder
+    (an agent saved again where it was loaded from)."""
     target.mkdir(parents=True, exist_ok=True)
+    if Path(source).resolve() == target.resolve():
+        return
     for name in ARTEFACT_FILES[kind]:
         shutil.copyfile(Path(source) / name, target / name)
 
 
 def run_input(root: Path, settings: dict[str, Any], name: str) -> str | None:
-    """Input folder `name` of the run in `root`, as its config records it. A relative path was relative to where
-    the run was started, found from the run's own recorded `out` (runs/default/rl/x in /work: /work)."""
+    """Input folder `name` of the run in `root`, as its config records it. A relative path is relative to where the
+    run was started, which the run's own recorded `out` tells: a run recording out 'runs/x' found at /a/runs/x was
+    started in /a."""
     recorded = settings.get(name)
     if recorded is None or Path(recorded).is_absolute() or Path(recorded).exists():
         return recorded
@@ -133,7 +139,7 @@ class Pretraining:
             if run.get("command") != "ptgm train-high":
                 raise AgentError(f"{root} is a {run.get('command') or 'training'} run, which builds on no pre-training")
             settings = load_yaml(root / "config.yaml")
-            folders = {k: run_input(root, settings, k) for k in ("low", "codebook", "prior", "encoder")}
+            folders = {k: run_input(root, settings, k) for k in FOLDERS}
         else:
             layout = Pretrained(root)
             folders = {"low": str(layout.low), "codebook": str(layout.codebook),
@@ -312,23 +318,28 @@ class _Agent:
     def _save_models(self, out: Path) -> None:
         pass
 
-    @staticmethod
-    def _read(path: str | Path, kind: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """(agent.json, settings) of a saved agent, or (None, config.yaml) of a run folder of that kind."""
-        root = Path(path)
+    @classmethod
+    def _open(cls, root: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+        """(settings, the models it records, agent.json or None) of a saved agent of this kind or of a finished run
+        of this kind's command."""
+        command = f"ptgm train-{'high' if cls.KIND == 'ptgm' else cls.KIND}"
+        if not root.is_dir():
+            raise AgentError(f"agent not found: {root} is not a folder")
         if (root / AGENT_FILE).is_file():
             record = load_json(root / AGENT_FILE, "saved agent", AgentError,
-                               required=("format", "kind", "settings", "models"))
+                               required=("format", "kind", "world", "settings", "models"))
             if record["format"] != AGENT_FORMAT:
                 raise AgentError(f"{root}: not a saved ptgm agent (format {record['format']!r}, expected {AGENT_FORMAT!r})")
-            if record["kind"] != kind:
-                raise AgentError(f"{root} holds a saved {record['kind']!r} agent, not a {kind!r} one")
-            if not isinstance(record["settings"], dict):
-                raise AgentError(f"{root / AGENT_FILE}: 'settings' must be a mapping")
-            return record, dict(record["settings"])
+            if record["kind"] != cls.KIND:
+                raise AgentError(f"{root} holds a saved {record['kind']!r} agent, not a {cls.KIND!r} one")
+            if not isinstance(record["settings"], dict) or not isinstance(record["models"], dict):
+                raise AgentError(f"{root / AGENT_FILE}: 'settings' and 'models' must be mappings")
+            return dict(record["settings"]), record["models"], record
         if (root / "run.json").is_file():
-            command = load_json(root / "run.json", "run description", AgentError).get("command")
-            return None, load_yaml(root / "config.yaml") | {"_command": command}
+            run = load_json(root / "run.json", "run description", AgentError)
+            if run.get("command") != command:
+                raise AgentError(f"{root} is a {run.get('command')!r} run, not a {command!r} one")
+            return load_yaml(root / "config.yaml"), run.get("models") or {}, None
         raise AgentError(f"agent not found: {root} holds neither {AGENT_FILE} (a saved agent) nor run.json "
                          f"(a training run)")
 
@@ -341,14 +352,35 @@ class _Agent:
 
     @staticmethod
     def _check_policy(root: Path, record: dict[str, Any] | None) -> ActorCritic:
+        """The final policy in `root/policy`, checked against what a saved agent's agent.json records."""
         policy_dir = root / "policy"
         if not policy_dir.is_dir():
             raise AgentError(f"{root} has no final policy (policy/): the run has not finished; rerun its command "
                              f"to finish it")
         policy = load_policy(policy_dir)
-        if record is not None and record["models"].get("policy") != load_json(policy_dir / CONFIG)["weights_sha256"]:
-            raise AgentError(f"{policy_dir} is not the policy {root / AGENT_FILE} records (replaced or changed)")
+        if record is not None:
+            if record["models"].get("policy") != load_json(policy_dir / CONFIG)["weights_sha256"]:
+                raise AgentError(f"{policy_dir} is not the policy {root / AGENT_FILE} records (replaced or changed)")
+            if record["world"] != policy.world.name:
+                raise AgentError(f"{root / AGENT_FILE} names world {record['world']!r}, its policy plays "
+                                 f"{policy.world.name!r}")
         return policy
+
+
+@dataclass
+class PTGMState:
+    """What `PTGM.predict` carries from one step to the next, per env."""
+
+    code: np.ndarray  # (N,) int64: the code being pursued (-1 for a continuous goal)
+    goal: np.ndarray  # (N, D) float32: its goal vector, which the low-level policy reads
+    steps_left: np.ndarray  # (N,) int64: env steps before the high-level policy chooses again
+
+    @classmethod
+    def start(cls, n: int, dim: int) -> "PTGMState":
+        return cls(np.full(n, -1, np.int64), np.zeros((n, dim), np.float32), np.zeros(n, np.int64))
+
+    def copy(self) -> "PTGMState":
+        return PTGMState(self.code.copy(), self.goal.copy(), self.steps_left.copy())
 
 
 class PTGM(_Agent):
@@ -364,8 +396,12 @@ class PTGM(_Agent):
     def __init__(self, pretrained: Pretraining | str | Path, task: str = "", policy: ActorCritic | None = None,
                  **settings: Any):
         self.pretraining = pretrained if isinstance(pretrained, Pretraining) else Pretraining.load(pretrained)
-        folders = {k: v for k, v in self.pretraining.folders.items() if v is not None}
-        super().__init__({"task": task, **folders, **settings}, policy)
+        folders = {k: self.pretraining.folders.get(k) for k in FOLDERS}
+        other = sorted(k for k in FOLDERS if k in settings and settings[k] != folders[k])
+        if other:
+            raise ConfigError(f"{', '.join(other)} given besides the pre-training: PTGM reads them from its first "
+                              f"argument (a pre-training folder or a Pretraining)")
+        super().__init__({"task": task, **settings, **folders}, policy)
         self.goal_box = GoalBox(self.pretraining.codebook.codes) if policy is not None and policy.continuous else None
         if policy is not None:
             self._check_fits(policy)
@@ -404,9 +440,9 @@ class PTGM(_Agent):
         return {high, pre.low.obs_mode} | ({pre.embedder.needs} if pre.embedder else set())
 
     @torch.no_grad()
-    def predict(self, obs: np.ndarray | Mapping[str, np.ndarray], state: "PTGMState | None" = None,
+    def predict(self, obs: np.ndarray | Mapping[str, np.ndarray], state: PTGMState | None = None,
                 episode_start: np.ndarray | bool | None = None,
-                deterministic: bool = False) -> tuple[int | np.ndarray, "PTGMState"]:
+                deterministic: bool = False) -> tuple[int | np.ndarray, PTGMState]:
         """(env action, state). Every `low_level_steps` steps (and at an `episode_start`) the high-level policy picks
         a code, which the low-level policy then pursues. `deterministic` takes the most likely code; the low-level
         policy acts as it did in training (`low_deterministic`)."""
@@ -456,42 +492,22 @@ class PTGM(_Agent):
     def load(cls, path: str | Path) -> "PTGM":
         """A saved agent, a finished `ptgm train-high` run, or a pre-training folder (a PTGM that has not learnt)."""
         root = Path(path)
-        if not root.is_dir():
-            raise AgentError(f"agent not found: {root} is not a folder")
-        if not (root / AGENT_FILE).is_file() and not (root / "run.json").is_file():
+        if root.is_dir() and not (root / AGENT_FILE).is_file() and not (root / "run.json").is_file():
             return cls(Pretraining.load(root))
-        record, settings = cls._read(root, cls.KIND)
-        if settings.pop("_command", "ptgm train-high") != "ptgm train-high":
-            raise AgentError(f"{root} is not a `ptgm train-high` run")
+        settings, recorded, record = cls._open(root)
         pre = Pretraining.load(root)
-        if record is not None:
-            differ = {k for k, v in pre.models().items() if v != record["models"].get(k)}
-            if differ:
-                raise AgentError(f"{root}: {', '.join(sorted(differ))} differ from what {AGENT_FILE} records "
-                                 f"(replaced or changed)")
-        else:
+        differ = sorted(k for k, v in pre.models().items() if k in recorded and v != recorded[k])
+        if differ:
+            where = AGENT_FILE if record is not None else "run.json"
+            raise AgentError(f"{root}: {', '.join(differ)} differ from what {where} records (replaced, changed, "
+                             f"or trained again since)")
+        if record is None:
             settings["out"] = str(root)  # learn() goes on with this run
-        for name in ("low", "codebook", "prior", "encoder"):  # the folders found (a saved agent: the copies beside it)
+        for name in FOLDERS:  # the folders found (a saved agent: the copies beside it)
             settings[name] = pre.folders.get(name)
         agent = cls(pre, policy=cls._check_policy(root, record), **settings)
         agent.run_path = cls._trained_in(root, record)
         return agent
-
-
-@dataclass
-class PTGMState:
-    """What `PTGM.predict` carries from one step to the next, per env."""
-
-    code: np.ndarray  # (N,) int64: the code being pursued (-1 for a continuous goal)
-    goal: np.ndarray  # (N, D) float32: its goal vector, which the low-level policy reads
-    steps_left: np.ndarray  # (N,) int64: env steps before the high-level policy chooses again
-
-    @classmethod
-    def start(cls, n: int, dim: int) -> "PTGMState":
-        return cls(np.full(n, -1, np.int64), np.zeros((n, dim), np.float32), np.zeros(n, np.int64))
-
-    def copy(self) -> "PTGMState":
-        return PTGMState(self.code.copy(), self.goal.copy(), self.steps_left.copy())
 
 
 class FlatPPO(_Agent):
@@ -526,11 +542,9 @@ class FlatPPO(_Agent):
     def load(cls, path: str | Path) -> "FlatPPO":
         """A saved agent or a finished `ptgm train-flat` run."""
         root = Path(path)
-        if not root.is_dir():
-            raise AgentError(f"agent not found: {root} is not a folder")
-        record, settings = cls._read(root, cls.KIND)
-        if settings.pop("_command", "ptgm train-flat") != "ptgm train-flat":
-            raise AgentError(f"{root} is not a `ptgm train-flat` run")
+        settings, _, record = cls._open(root)
+        if record is None:
+            settings["out"] = str(root)  # learn() goes on with this run
         agent = cls(policy=cls._check_policy(root, record), **settings)
         agent.run_path = cls._trained_in(root, record)
         return agent
