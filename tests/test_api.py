@@ -292,3 +292,22 @@ def test_watch_mp4_without_imageio_ffmpeg_says_what_to_install(trained, tmp_path
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs imageio-ffmpeg (pip install imageio-ffmpeg); or use --out FILE.gif" in err
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_an_installed_package_registers_its_world_through_an_entry_point(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from ptgm.envs import registry
+
+    point = EntryPoint("corridor", "test_api:CORRIDOR_WORLD", "ptgm.worlds")
+    monkeypatch.setattr(registry, "entry_points", lambda group: [point] if group == "ptgm.worlds" else [])
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    registry.register_installed_worlds()
+    try:
+        assert WORLDS["corridor"] == "test_api:CORRIDOR_WORLD"  # not imported until asked for
+        assert get_world("corridor").name == "corridor" and isinstance(WORLDS["corridor"], World)
+    finally:
+        del WORLDS["corridor"]
+
+
+CORRIDOR_WORLD = World(spec=CORRIDOR, make_env=Corridor)

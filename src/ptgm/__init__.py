@@ -12,3 +12,6 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'ptgm' has no attribute {name!r}")
+
+
+__all__ = ["__version__", *_API]

@@ -9,11 +9,14 @@ that way at the bottom of this file; a user's world, before any stage asks for i
 
 What its environment must carry in `info` is in `ptgm.envs.base`. Worker processes are forked from
 the one that registered it, so a world registered in a script is also known to its env workers.
+An installed package makes its world known to the `ptgm` command (`--world grid`) with an entry
+point in the group `ptgm.worlds`: `grid = "grid_pkg.world:WORLD"` in its pyproject.toml.
 """
 
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,4 +68,11 @@ def world_entry(name: str) -> World:
     return entry
 
 
+def register_installed_worlds() -> None:
+    """Register the worlds installed packages name in the entry point group `ptgm.worlds` (imported on first use)."""
+    for point in entry_points(group="ptgm.worlds"):
+        register_world(point.name, point.value)
+
+
 register_world("crafter", "ptgm.envs.crafter:WORLD")
+register_installed_worlds()
