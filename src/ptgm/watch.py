@@ -18,14 +18,18 @@ import importlib.util
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ptgm.config import ConfigError, add_arguments, check_at_least, check_choice, from_args
+from ptgm.envs import WorldSpec
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json
 from ptgm.pipeline.stages import Pretrained
+
+if TYPE_CHECKING:  # the API (torch and every stage) is imported only when an agent is watched
+    from ptgm.api import Pretraining
 
 AGENTS = ("high", "low", "player")
 FORMATS = (".gif", ".mp4")
@@ -68,7 +72,7 @@ class Watched:
     """What plays: the actor, its world, and the task it plays (None: the plain game) from which tasks file."""
 
     actor: Actor
-    world: Any  # ptgm.envs.WorldSpec
+    world: WorldSpec
     task: str | None
     tasks_file: str | None = None
 
@@ -118,7 +122,7 @@ def watched(cfg: WatchConfig) -> Watched:
     return Watched(player_actor(root, pre, cfg.seed), pre.world, cfg.task)
 
 
-def player_actor(root: Path, pre: Any, seed: int) -> Actor:
+def player_actor(root: Path, pre: Pretraining, seed: int) -> Actor:
     """The player the pre-training's dataset was recorded with, with its recorded settings."""
     from ptgm.data.store import EpisodeStore
     from ptgm.envs import make_player
