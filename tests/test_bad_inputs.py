@@ -401,6 +401,8 @@ CASES = [
                                                           str(i.root / "a.gif")], "not a saved ptgm agent",
          prepare=lambda i: saved_agent(i, json.dumps({"format": "sb3-zip", "kind": "ptgm", "settings": {},
                                                       "models": {}}))),
+    Case("watch-agent-json-without-kind", lambda i: ["watch", str(i.root / "agent"), "--out", str(i.root / "a.gif")],
+         "lacks 'kind'", prepare=lambda i: saved_agent(i, json.dumps({"format": "ptgm-agent/1"}))),
     # tasks
     Case("tasks-file-missing", lambda i: ["tasks", "--tasks-file", str(i.root / "none.yaml")], "tasks file not found"),
 ]

@@ -36,7 +36,7 @@ from ptgm.config import ConfigError, from_dict, load_yaml
 from ptgm.envs import WorldSpec, env_obs_mode
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import GoalEmbedder
-from ptgm.io import ArtifactError, load_json, provenance, save_json
+from ptgm.io import ArtifactError, load_json, provenance, require_keys, save_json
 from ptgm.models.artifacts import CONFIG, WEIGHTS
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
@@ -326,10 +326,10 @@ class _Agent:
         if not root.is_dir():
             raise AgentError(f"agent not found: {root} is not a folder")
         if (root / AGENT_FILE).is_file():
-            record = load_json(root / AGENT_FILE, "saved agent", AgentError,
-                               required=("format", "kind", "world", "settings", "models"))
+            record = load_json(root / AGENT_FILE, "saved agent", AgentError, required=("format",))
             if record["format"] != AGENT_FORMAT:
                 raise AgentError(f"{root}: not a saved ptgm agent (format {record['format']!r}, expected {AGENT_FORMAT!r})")
+            require_keys(record, ("kind", "world", "settings", "models"), f"saved agent {root / AGENT_FILE}", AgentError)
             if record["kind"] != cls.KIND:
                 raise AgentError(f"{root} holds a saved {record['kind']!r} agent, not a {cls.KIND!r} one")
             if not isinstance(record["settings"], dict) or not isinstance(record["models"], dict):
