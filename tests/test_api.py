@@ -138,6 +138,8 @@ def test_saved_agent_loads_to_the_same_policy_and_its_files_are_checked(trained,
         assert np.array_equal(tensor.numpy(), loaded.policy.state_dict()[key].numpy()), key
     obs, _ = first_obs()
     assert loaded.predict(obs, deterministic=True)[1].code[0] == trained.predict(obs, deterministic=True)[1].code[0]
+    with pytest.raises(AgentError, match=f"to train further, load PTGM.load\\('{trained.run_path}'\\)"):
+        loaded.learn(total_timesteps=200)
 
     # A model replaced by another valid one for the same codebook: its own checks pass, agent.json's does not.
     book = trained.pretraining.codebook

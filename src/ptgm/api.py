@@ -14,7 +14,8 @@
 - `save(path)` writes a folder: `agent.json` (what made it, its settings, the checksum of every
   model), `policy/` and, for PTGM, `low/`, `codebook/`, `prior/` (and `encoder/`) copied as the stages
   wrote them. So a saved PTGM agent is itself a pre-training folder. `load` checks each file against
-  the checksums and shapes it records.
+  the checksums and shapes it records. A saved agent predicts; to train on, load the run folder it
+  was trained in (its optimizer state is there).
 
 Observations are what the world's env returns: one (a single env; the action is an int) or a batch
 (N envs; the actions an array). An agent whose networks read both the pixels and the symbolic view
@@ -275,6 +276,7 @@ class _Agent:
             self.config(1)  # refuse bad settings now, not at the first `learn`
         self.policy = policy
         self.run_path: Path | None = None  # the run folder `learn` wrote
+        self.saved_in: Path | None = None  # the folder a saved agent was loaded from
         self.generator = torch.Generator().manual_seed(int(settings.get("seed", 0)))
 
     def config(self, total_timesteps: int) -> Any:
@@ -287,6 +289,11 @@ class _Agent:
 
     def learn(self, total_timesteps: int, callback: Callback | Sequence[Callback] | None = None) -> "_Agent":
         """Train until the run has `total_timesteps` env steps (resuming the run in `out` if it has begun)."""
+        if self.saved_in is not None:
+            # Its optimizer state and logs are in the run folder it was trained in, not in the saved copy.
+            where = f"PTGM.load({str(self.run_path)!r})" if self.run_path is not None else "the run it was trained in"
+            raise AgentError(f"{self.saved_in} is a saved agent, which predicts but does not train on; to train "
+                             f"further, load {where} and call learn() on that")
         self.run_path = self._train(self.config(total_timesteps), as_callback(callback))
         self.settings["out"] = str(self.run_path)
         self.policy = load_policy(self.run_path / "policy")
@@ -507,6 +514,7 @@ class PTGM(_Agent):
             settings[name] = pre.folders.get(name)
         agent = cls(pre, policy=cls._check_policy(root, record), **settings)
         agent.run_path = cls._trained_in(root, record)
+        agent.saved_in = root if record is not None else None
         return agent
 
 
@@ -547,6 +555,7 @@ class FlatPPO(_Agent):
             settings["out"] = str(root)  # learn() goes on with this run
         agent = cls(policy=cls._check_policy(root, record), **settings)
         agent.run_path = cls._trained_in(root, record)
+        agent.saved_in = root if record is not None else None
         return agent
 
 
