@@ -34,7 +34,7 @@ def workdir(tmp_path_factory) -> Path:
     """A folder holding `runs/default`: a tiny pre-training (random-player data, 6 codes, a few updates)."""
     root = tmp_path_factory.mktemp("api")
     net = {"hidden": 32, "batch_size": 64, "max_updates": 10, "eval_every": 5, "epochs": 1, "progress": False}
-    settings = {"out": str(root / "runs" / "default"), "task": "stone", "methods": [], "seeds": [0],
+    settings = {"out": str(root / "runs" / "default"), "task": "stone", "methods": [], "seeds": [0], "pretrained": None,
                 "collect": {"player": "random", "frames": 3000, "workers": 1, "pixels": False,
                             "max_episode_steps": 500},
                 "val_frames": 500, "codebook": {"n_codebook": 6, "episodes": -1, "reduce": "pca"},

@@ -147,7 +147,7 @@ def checkpoint_in(out: Path, **state) -> None:
 def run_config(i: Inputs, **settings) -> str:
     """A `ptgm run` config of a tiny run into the case's folder, with `settings` over it."""
     path = i.root / "run.yaml"
-    path.write_text(yaml.safe_dump({"out": str(i.root / "run"), "task": "stone",
+    path.write_text(yaml.safe_dump({"out": str(i.root / "run"), "task": "stone", "pretrained": None,
                                     "collect": {"player": "random", "frames": 1000, "pixels": False},
                                     "val_frames": 200, **settings}))
     return str(path)
@@ -359,6 +359,8 @@ CASES = [
     # run: every stage's settings checked before the first runs
     Case("run-low-epochs-0", lambda i: ["run", "--config", run_config(i, low={"epochs": 0})],
          "low: --epochs must be a number >= 1", max_seconds=5),
+    Case("run-pre-training-settings-with-the-shipped-models",
+         lambda i: ["run", "--config", run_config(i, pretrained="shipped")], "set pretrained: null"),
     Case("run-seed-a-string", lambda i: ["run", "--config", run_config(i, seeds=["a"])],
          "seeds must be list[int], got ['a']", max_seconds=5),
     Case("run-misspelt-task", lambda i: ["run", "--config", run_config(i, task="stne")],

@@ -11,6 +11,7 @@ from typing import Any, Callable
 from ptgm.config import ConfigError, changed_settings, save_yaml
 from ptgm.io import folder_lock, load_json
 from ptgm.pipeline.config import METHODS, RunConfig, stage_config, validated
+from ptgm.pipeline.shipped import install_shipped
 from ptgm.pipeline.stages import STAGE_FILE, WRITTEN_TO, Pretrained, run_dir_name, run_stage
 
 
@@ -155,7 +156,10 @@ def _run(cfg: RunConfig, at: Pretrained, plan: list[tuple[str, Any]], log: Calla
     out = at.root
     save_yaml(out / "config.yaml", cfg)
     start = time.perf_counter()
-    pretrain(cfg, at, log)
+    if cfg.pretrained == "shipped":
+        install_shipped(at, log)
+    else:
+        pretrain(cfg, at, log)
     for method, rl_cfg in plan:
         train_downstream(method, rl_cfg, log)
     if not plan:  # `methods: []`: a pre-training only, for other runs (or bench/) to build on
@@ -164,7 +168,8 @@ def _run(cfg: RunConfig, at: Pretrained, plan: list[tuple[str, Any]], log: Calla
 
     report_dir = out / "report"
     report([rl_cfg.out for _, rl_cfg in plan], report_dir)
-    shutil.copy2(at.data / "stats.png", report_dir / "data_stats.png")
+    if (at.data / "stats.png").exists():  # not with the shipped models, which come without their dataset
+        shutil.copy2(at.data / "stats.png", report_dir / "data_stats.png")
     for name in ("overview.png", "scatter.png"):  # overview.html stays beside the clips it shows
         if (at.codebook / name).exists():
             shutil.copy2(at.codebook / name, report_dir / f"codebook_{name}")
