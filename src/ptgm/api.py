@@ -41,6 +41,7 @@ from ptgm.io import ArtifactError, load_json, provenance, require_keys, save_jso
 from ptgm.models.artifacts import CONFIG, WEIGHTS
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
+from ptgm.pipeline.shipped import SHIPPED, check_shipped
 from ptgm.pipeline.stages import Pretrained
 from ptgm.rl.callbacks import Callback, as_callback
 from ptgm.rl.hierarchical import GoalBox, present_embedder
@@ -155,6 +156,13 @@ class Pretraining:
         prior = GoalPrior.load(folders["prior"], codebook) if folders["prior"] else None
         embedder = present_embedder(low, codebook, low.world, folders["encoder"])
         return cls(low, codebook, prior, embedder, folders)
+
+    @classmethod
+    def shipped(cls) -> "Pretraining":
+        """The pre-trained Crafter models shipped in the package (`ptgm.pipeline.shipped`), checked against their
+        manifest first."""
+        check_shipped(SHIPPED)
+        return cls.load(SHIPPED)
 
     @property
     def world(self) -> WorldSpec:
