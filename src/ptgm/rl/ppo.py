@@ -62,12 +62,13 @@ class PPOConfig:
     checkpoint_every: int = 10_000  # environment steps between checkpoints (one also after every evaluation)
     world: str = "crafter"  # which world the task is in
     tasks_file: str | None = None  # YAML file of extra task specs
-    vector: str = "async"  # async: one worker process per env; sync: all in this process (debugging)
+    vector: str = "async"  # async: envs stepped in worker processes; sync: all in this process (debugging)
+    workers: int = 0  # env worker processes, each stepping its share of the envs (0: one per CPU core, at most n_envs)
     threads: int = 1  # torch CPU threads
     progress: bool = True  # show a progress bar
 
     # May differ when a run is resumed (`settings_blocking_resume`): they change neither what is learnt nor how.
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "out"})
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "workers", "out"})
 
     def validate(self) -> None:
         if not isinstance(self.task, str) or not self.task:
@@ -77,7 +78,7 @@ class PPOConfig:
         check_choice(self, "world", WORLDS)
         check_at_least(self, 1, "steps", "n_envs", "epochs", "batch_size", "steps_per_iter", "hidden", "threads",
                        "eval_every", "eval_episodes", "checkpoint_every")
-        check_at_least(self, 0, "seed", "eval_envs", "ent_coef", "vf_coef")  # --eval-envs 0: as many as --n-envs
+        check_at_least(self, 0, "seed", "eval_envs", "workers", "ent_coef", "vf_coef")  # 0: as many as --n-envs / cores
         check_positive(self, "lr", "clip_coef", "max_grad_norm")
         if self.steps_per_iter < self.n_envs or self.steps_per_iter % self.n_envs:
             raise ConfigError(f"--steps-per-iter ({self.steps_per_iter}) must be a positive multiple of "

@@ -47,9 +47,10 @@ def _train_flat(cfg: FlatConfig, world: WorldSpec, task: TaskSpec, method: str, 
     agent = ActorCritic(world, cfg.obs_mode, world.n_actions, cfg.hidden)
     agent.meta = {"task": cfg.task, "method": method, "actions": "primitive"}
     try:
-        with TaskVecEnv(cfg.task, cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file, cfg.vector) as env, \
+        with TaskVecEnv(cfg.task, cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file, cfg.vector,
+                        cfg.workers) as env, \
              TaskVecEnv(cfg.task, cfg.eval_envs or cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file,
-                        cfg.vector) as eval_env:
+                        cfg.vector, cfg.workers) as eval_env:
             learn(cfg, agent, env, eval_env, run)
         run.finish(agent)
     finally:
