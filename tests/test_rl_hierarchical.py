@@ -224,7 +224,9 @@ def test_envs_play_the_same_whichever_worker_process_steps_them(tasks_file):
         rng = np.random.default_rng(3)
         with TaskVecEnv("short", 3, tasks_file=tasks_file, **kwargs) as env:
             out = [env.reset(seed=5)["symbolic"].copy()]
-            for _ in range(16):
+            for t in range(16):
+                if t % 4 == 0:  # worlds generated ahead (workers only) must be the ones a reset builds
+                    env.prepare_resets()
                 step = env.step(rng.integers(WORLD.n_actions, size=3))
                 out += [step.obs["symbolic"].copy(), step.final_obs["symbolic"].copy(), step.reward.copy(),
                         step.ended.copy(), [(e.env, e.world_seed, e.length) for e in step.episodes]]

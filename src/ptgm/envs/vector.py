@@ -101,6 +101,11 @@ def _worker_loop(pipe, make: Callable[[], gym.Env], n: int) -> None:
                     results = [env.reset(seed=seed) if reset else _still(env) for env, (seed, reset) in zip(envs, data)]
                     obs, infos = zip(*results)
                     pipe.send(("ok", (np.stack(obs), _stack_infos(list(infos)))))
+                elif command == "prepare":  # no answer: the main process does not wait for it
+                    for env in envs:
+                        prepare = getattr(env.unwrapped, "prepare_resets", None)
+                        if prepare is not None:
+                            prepare()
                 elif command == "close":
                     break
             except Exception:  # noqa: BLE001 - the main process re-raises it with the worker's traceback
@@ -157,6 +162,11 @@ class WorkerVecEnv:
         parts = self._call("step", np.asarray(actions))
         obs, reward, terminated, truncated = (np.concatenate([p[i] for p in parts]) for i in range(4))
         return obs, reward, terminated, truncated, {k: np.concatenate([p[4][k] for p in parts]) for k in parts[0][4]}
+
+    def prepare_resets(self) -> None:
+        """Have every worker generate its envs' next worlds now (see `CrafterEnv.prepare_resets`), without waiting."""
+        for pipe in self.pipes:
+            pipe.send(("prepare", None))
 
     def close(self) -> None:
         for pipe in self.pipes:
@@ -269,6 +279,12 @@ class TaskVecEnv:
         self._begin_transition()
         self._env_step(np.asarray(actions, np.int64))
         return self._end_transition()
+
+    def prepare_resets(self) -> None:
+        """Let the worker processes generate the worlds of their envs' next episodes while the caller does something
+        else (PPO's update): those resets then stall no vector step. Training only: evaluation's resets are seeded."""
+        if isinstance(self.envs, WorkerVecEnv):
+            self.envs.prepare_resets()
 
     def close(self) -> None:
         self.envs.close()

@@ -249,6 +249,7 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
         rollout, obs = collect_rollout(agent, env, obs, horizon, cfg.gamma, prior, kl_reward)
         counters["env_steps"] += int(rollout.env_steps.sum())
         rollout_seconds = time.perf_counter() - iteration_start
+        env.prepare_resets()  # the env workers build their next worlds while this process updates
 
         # -- advantages and update -------------------------------------------------------------
         with torch.no_grad():
