@@ -72,7 +72,8 @@ def _worker_env(world: str, obs_mode: str, task: str, tasks_file: str | None) ->
 
 def default_workers(n_envs: int) -> int:
     """Worker processes for `n_envs` worlds: one per CPU core this process may use, at most one per world."""
-    return max(1, min(n_envs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(n_envs, cores))
 
 
 def _stack_infos(infos: list[dict]) -> dict[str, np.ndarray]:
@@ -122,7 +123,7 @@ class WorkerVecEnv:
     """N envs in `workers` forked processes, each stepping its contiguous share of them in turn.
 
     The part of Gymnasium's vector API `TaskVecEnv` uses (`reset(seed=, options={"reset_mask"})`,
-    `step`, `close`), with infos stacked per key. One process per env (workers = N) spends most of a
+    `step`, `close`), with infos stacked per key. One process per env (workers = N) spends much of a
     small world's step on messages and process switches; a few processes each stepping several envs
     send one message per process and step. Which process steps an env changes nothing it does."""
 
@@ -234,7 +235,8 @@ class TaskVecEnv:
         probe.reset(seed=0)  # also compiles the world generator once, which forked workers inherit
         probe.close()
         if vector == "async":
-            self.envs: WorkerVecEnv | gym.vector.VectorEnv = WorkerVecEnv(make, n_envs, workers or default_workers(n_envs))
+            self.envs: WorkerVecEnv | gym.vector.VectorEnv = WorkerVecEnv(make, n_envs,
+                                                                           workers or default_workers(n_envs))
         elif vector == "sync":
             self.envs = gym.vector.SyncVectorEnv([make] * n_envs)
         else:

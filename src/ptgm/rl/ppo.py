@@ -68,7 +68,8 @@ class PPOConfig:
     progress: bool = True  # show a progress bar
 
     # May differ when a run is resumed (`settings_blocking_resume`): they change neither what is learnt nor how.
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "workers", "out"})
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "workers",
+                                                             "out"})
 
     def validate(self) -> None:
         if not isinstance(self.task, str) or not self.task:
