@@ -51,9 +51,10 @@ def _train_flat(cfg: FlatConfig, world: WorldSpec, task: TaskSpec, method: str, 
     if callback is not None:
         callback.init(agent, run)
     try:
-        with TaskVecEnv(cfg.task, cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file, cfg.vector) as env, \
+        with TaskVecEnv(cfg.task, cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file, cfg.vector,
+                        cfg.workers) as env, \
              TaskVecEnv(cfg.task, cfg.eval_envs or cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file,
-                        cfg.vector) as eval_env:
+                        cfg.vector, cfg.workers) as eval_env:
             learn(cfg, agent, env, eval_env, run)
         run.finish(agent)
     finally:

@@ -134,7 +134,7 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
     def make_env(n_envs: int) -> HierarchicalVecEnv:
         return HierarchicalVecEnv(cfg.task, n_envs, low, codebook, cfg.low_level_steps, cfg.cond_scale,
                                   cfg.continuous, obs_modes, cfg.world, cfg.tasks_file, cfg.vector, cfg.seed,
-                                  cfg.low_deterministic, embedder)
+                                  cfg.low_deterministic, embedder, cfg.workers)
 
     try:
         with make_env(cfg.n_envs) as env, make_env(cfg.eval_envs or cfg.n_envs) as eval_env:
