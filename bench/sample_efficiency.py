@@ -9,6 +9,8 @@ Pre-training (collect + split, codebook, train-low, train-prior, eval-low) runs 
 policy and prior of an earlier `ptgm run` (or benchmark) folder instead. Then each downstream run is
 a pipeline stage of its own under `OUT/rl/<method>-<task>-s<seed>`: a finished run is skipped, an
 interrupted one resumes from its checkpoint, so the same command continues an interrupted benchmark.
+`--ray [ADDRESS]` runs each downstream run as a Ray task (on the cluster at ADDRESS, or a local
+instance), after the pre-training, into the same folders: docs/speed.md says how to start a cluster.
 `--report-only` trains nothing: it reports the finished runs of the plan and lists the missing ones,
 to look at a benchmark in progress or one that ran in several sessions, with how long the missing
 ones would take at the speed the finished runs of each method ran at.
@@ -38,7 +40,9 @@ from ptgm.config import ConfigError, save_yaml
 from ptgm.evaluate.report import format_table, report
 from ptgm.io import ArtifactError, load_json, provenance, save_json
 from ptgm.pipeline import (METHODS, STAGE_FILE, Pretrained, load_run_config, pretrain, pretrain_differences,
-                           rl_config, run_dir_name, stage_status, train_downstream)
+                           rl_config, run_dir_name, stage_status)
+from ptgm.pipeline.commands import add_ray_arguments, ray_config
+from ptgm.pipeline.fanout import check_ray, train_all
 
 # Env steps per run, by task (issue 7): the five Minecraft mirrors, then the tech-tree tasks and the full game.
 BUDGETS = {"wood": 300_000, "drink": 300_000, "stone": 300_000, "iron": 300_000, "zombie": 300_000,
@@ -59,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pretrained", default=None, help="reuse this `ptgm run` folder's data, codebook, low and prior")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: the report of the finished runs of this plan, listing the others")
+    add_ray_arguments(p)
     return p.parse_args(argv)
 
 
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> i
 def bench(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     if args.budget_scale <= 0 or args.evals < 1 or (args.steps is not None and args.steps < 1):
         raise ConfigError("--budget-scale, --evals and --steps must be positive")
+    if args.ray is not None and not args.report_only:
+        check_ray()
     cfg = load_run_config(args.config, out=args.out, seed=args.seed)
     seeds = args.seeds if args.seeds is not None else cfg.seeds
     out = Path(args.out)
@@ -112,11 +119,13 @@ def bench(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     pretrain_seconds = time.perf_counter() - start
     log(f"pre-training: {pretrain_seconds / 60:.1f} min ({at.root})")
 
-    for i, (method, task, seed, rl_cfg) in enumerate(plan, 1):
-        seconds = train_downstream(method, rl_cfg, log)
+    # With --ray the runs finish in any order; each is logged and recorded as it does.
+    runs = train_all([(method, rl_cfg) for method, _, _, rl_cfg in plan], log, ray_config(args))
+    for finished, (i, seconds) in enumerate(runs, 1):
+        method, task, seed, rl_cfg = plan[i]
         name = run_dir_name(method, task, seed)
         took = "done already" if seconds is None else f"{seconds / 60:.1f} min ({rl_cfg.steps:,} env steps)"
-        log(f"[{i}/{len(plan)}] {name}: {took}")
+        log(f"[{finished}/{len(plan)}] {name}: {took}")
         record["runs"][name] = {"steps": rl_cfg.steps, "seconds": None if seconds is None else round(seconds, 1)}
         save_json(out / "bench.json", record)
 

@@ -147,10 +147,16 @@ def checkpoint_in(out: Path, **state) -> None:
 def run_config(i: Inputs, **settings) -> str:
     """A `ptgm run` config of a tiny run into the case's folder, with `settings` over it."""
     path = i.root / "run.yaml"
-    path.write_text(yaml.safe_dump({"out": str(i.root / "run"), "task": "stone",
+    path.write_text(yaml.safe_dump({"out": str(i.root / "run"), "task": "stone", "pretrained": None,
                                     "collect": {"player": "random", "frames": 1000, "pixels": False},
                                     "val_frames": 200, **settings}))
     return str(path)
+
+
+def saved_agent(i: Inputs, agent_json: str) -> None:
+    """A saved-agent folder holding `agent_json` as its agent.json."""
+    (i.root / "agent").mkdir()
+    (i.root / "agent" / "agent.json").write_text(agent_json)
 
 
 HOLDER = "import sys, time\nfrom ptgm.io import folder_lock\nwith folder_lock(sys.argv[1]):\n" \
@@ -353,6 +359,8 @@ CASES = [
     # run: every stage's settings checked before the first runs
     Case("run-low-epochs-0", lambda i: ["run", "--config", run_config(i, low={"epochs": 0})],
          "low: --epochs must be a number >= 1", max_seconds=5),
+    Case("run-pre-training-settings-with-the-shipped-models",
+         lambda i: ["run", "--config", run_config(i, pretrained="shipped")], "set pretrained: null"),
     Case("run-seed-a-string", lambda i: ["run", "--config", run_config(i, seeds=["a"])],
          "seeds must be list[int], got ['a']", max_seconds=5),
     Case("run-misspelt-task", lambda i: ["run", "--config", run_config(i, task="stne")],
@@ -375,6 +383,28 @@ CASES = [
     Case("run-config-missing", lambda i: ["run", "--config", str(i.root / "none.yaml")], "config file not found"),
     Case("run-out-is-a-file", lambda i: ["run", "--config", run_config(i, out=str(i.root / "file"))],
          "is a file, not a folder", prepare=lambda i: (i.root / "file").write_text("x") and None),
+    # unknown worlds
+    Case("flat-unknown-world", flat_args("--world", "minecraft"), "--world 'minecraft' is unknown; valid: crafter"),
+    Case("collect-unknown-world", collect_args("--world", "minecraft"), "--world 'minecraft' is unknown; valid: crafter"),
+    # watch
+    Case("watch-unknown-agent", lambda i: ["watch", i.model(""), "--out", str(i.root / "a.gif"), "--agent", "human"],
+         "--agent 'human' is unknown; valid: high, low, player"),
+    Case("watch-out-of-another-format", lambda i: ["watch", i.model(""), "--out", str(i.root / "a.avi")],
+         "give a .gif or .mp4 file"),
+    Case("watch-missing-run", lambda i: ["watch", str(i.root / "nowhere"), "--out", str(i.root / "a.gif")],
+         "run not found"),
+    Case("watch-folder-without-models", lambda i: ["watch", str(i.root), "--out", str(i.root / "a.gif"),
+                                                   "--agent", "low"], "holds no pre-training"),
+    Case("watch-pre-training-without-an-agent", lambda i: ["watch", i.model(""), "--out", str(i.root / "a.gif")],
+         "holds a pre-training but no trained PTGM agent"),
+    Case("watch-agent-json-not-json", lambda i: ["watch", str(i.root / "agent"), "--out", str(i.root / "a.gif")],
+         "is not valid JSON", prepare=lambda i: saved_agent(i, "{")),
+    Case("watch-agent-json-of-another-format", lambda i: ["watch", str(i.root / "agent"), "--out",
+                                                          str(i.root / "a.gif")], "not a saved ptgm agent",
+         prepare=lambda i: saved_agent(i, json.dumps({"format": "sb3-zip", "kind": "ptgm", "settings": {},
+                                                      "models": {}}))),
+    Case("watch-agent-json-without-kind", lambda i: ["watch", str(i.root / "agent"), "--out", str(i.root / "a.gif")],
+         "lacks 'kind'", prepare=lambda i: saved_agent(i, json.dumps({"format": "ptgm-agent/1"}))),
     # tasks
     Case("tasks-file-missing", lambda i: ["tasks", "--tasks-file", str(i.root / "none.yaml")], "tasks file not found"),
 ]
@@ -398,7 +428,7 @@ def test_the_corpus_is_large_and_names_each_case_once():
     assert len({c.id for c in CASES}) == len(CASES)
     commands = {c.id.split("-")[0] for c in CASES}  # each id starts with its command
     assert commands == {"collect", "split", "stats", "codebook", "encoder", "low", "prior", "eval", "flat", "high",
-                        "report", "run", "tasks"}
+                        "report", "run", "tasks", "watch"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

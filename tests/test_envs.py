@@ -149,3 +149,22 @@ def test_ending_says_timeout_or_the_death_cause_and_whether_it_is_dark():
     env.crafter._world.daylight = 0.2
     ending = env.ending(terminated=True)
     assert ending["dark"] and ending["cause"] in ("starved:food", "zombie", "arrow")
+
+
+@pytest.mark.parametrize("obs_mode", ["symbolic", "pixels"])
+def test_worlds_generated_ahead_are_the_worlds_resets_build(obs_mode):
+    def play(ahead: bool) -> list:
+        env = make_env(obs_mode=obs_mode, task="stone")
+        rng = np.random.default_rng(0)
+        out = [env.reset(seed=9)[0]]
+        for episode in range(4):
+            if ahead and episode % 2 == 0:
+                env.unwrapped.prepare_resets(2)
+            for _ in range(5):
+                out.append(env.step(int(rng.integers(env.action_space.n)))[0])
+            obs, info = env.reset(seed=21) if episode == 2 else env.reset()  # a seeded reset drops the worlds made ahead
+            out += [obs, info["symbolic"], env.unwrapped.world_seed, env.unwrapped.crafter._episode]
+        return out
+
+    for a, b in zip(play(False), play(True), strict=True):
+        np.testing.assert_array_equal(a, b)

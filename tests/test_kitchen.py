@@ -190,3 +190,10 @@ def test_cli_tasks_and_bad_world(capsys):
     assert "standard_four" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["collect", "--env", "kitchn", "--out", "/tmp/never"])
+
+
+def test_the_crafter_players_settings_are_refused_for_kitchen():
+    from ptgm.envs import make_player
+
+    with pytest.raises(ValueError, match="no --target-spread or --perception"):
+        make_player("scripted", 0, "kitchen", perception="local")

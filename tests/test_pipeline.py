@@ -32,7 +32,7 @@ def tiny_config(root: Path) -> dict:
     rl = {"steps": 300, "n_envs": 2, "hidden": 32, "eval_every": 150, "eval_episodes": 2, "vector": "sync",
           "progress": False, "tasks_file": str(root / "tasks.yaml"), "epochs": 1}
     net = {"hidden": 32, "batch_size": 64, "max_updates": 10, "eval_every": 5, "epochs": 1, "progress": False}
-    return {"out": str(root / "run"), "task": "short_wood", "methods": ["ptgm", "flat"], "seeds": [0],
+    return {"out": str(root / "run"), "task": "short_wood", "methods": ["ptgm", "flat"], "seeds": [0], "pretrained": None,
             "collect": {"player": "random", "frames": 3000, "workers": 1, "pixels": False, "max_episode_steps": 500},
             "val_frames": 500, "codebook": {"n_codebook": 6, "episodes": -1, "reduce": "pca"},
             "low": dict(net), "prior": dict(net),

@@ -216,3 +216,27 @@ def test_a_relative_goal_policy_needs_the_embedder_and_sees_what_it_embeds():
     assert len(seen) == 3
     for obs, current in seen:
         np.testing.assert_allclose(current, EMBEDDER.embed(obs))
+
+
+def test_envs_play_the_same_whichever_worker_process_steps_them(tasks_file):
+    # 3 envs over 1, 2 (uneven shares) and 3 processes, through step-limit ends (masked resets) and idling
+    def trace(**kwargs) -> list:
+        rng = np.random.default_rng(3)
+        with TaskVecEnv("short", 3, tasks_file=tasks_file, **kwargs) as env:
+            out = [env.reset(seed=5)["symbolic"].copy()]
+            for t in range(16):
+                if t % 4 == 0:  # worlds generated ahead (workers only) must be the ones a reset builds
+                    env.prepare_resets()
+                step = env.step(rng.integers(WORLD.n_actions, size=3))
+                out += [step.obs["symbolic"].copy(), step.final_obs["symbolic"].copy(), step.reward.copy(),
+                        step.ended.copy(), [(e.env, e.world_seed, e.length) for e in step.episodes]]
+            played = play_episodes(env, lambda obs: np.full(3, NOOP), [101, 102, 103, 104])
+            out.append([(e.world_seed, e.length, e.episode_return) for e in played])
+        return out
+
+    expected = trace(vector="sync")
+    assert any(len(x) for x in expected[5::5])  # episodes did end during the steps
+    for workers in (1, 2, 3):
+        got = trace(vector="async", workers=workers)
+        for a, b in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))

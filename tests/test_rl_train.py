@@ -243,6 +243,9 @@ class ContextBandit:
         self.left = None if seeds is None else len(seeds)
         return self._observe()
 
+    def prepare_resets(self):
+        pass
+
     def step(self, actions):
         reward = (np.asarray(actions) == self.context).astype(np.float32)
         steps = self.rng.integers(1, 5, self.n_envs)

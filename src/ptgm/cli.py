@@ -96,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ptgm.pipeline import commands as pipeline_commands
     from ptgm.pretrain import commands as pretrain_commands
     from ptgm.rl import commands as rl_commands
+    from ptgm import watch as watch_command
 
-    for module in (goals_commands, pretrain_commands, evaluate_commands, rl_commands, pipeline_commands):
+    for module in (goals_commands, pretrain_commands, evaluate_commands, rl_commands, pipeline_commands,
+                   watch_command):
         module.register(sub)
     return parser
 

@@ -278,7 +278,7 @@ def provenance(command: str, config: Any = None, **extra: Any) -> dict[str, Any]
     """What produced an artefact: the command, its full config, and library versions."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from ptgm import __version__
+    from ptgm.version import __version__
 
     def _version(name: str) -> str | None:
         try:

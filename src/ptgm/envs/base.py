@@ -78,7 +78,6 @@ class WorldSpec:
     symbolic_dtype: str = "uint8"  # dtype of the symbolic observation ("float32" for a state vector)
     action_shape: tuple[int, ...] = ()  # () for discrete action ids; else the shape of a continuous action
     state_slices: dict[str, tuple[int, int]] = field(default_factory=dict)  # named [start, end) of the symbolic vector
-    tasks_file: str = "tasks.yaml"  # the world's built-in tasks, a file inside ptgm.envs
 
     @property
     def n_actions(self) -> int:

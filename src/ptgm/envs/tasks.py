@@ -7,7 +7,7 @@ with `needs: all`, the step on which the last of them has been done this episode
 multi-subtask tasks). The wrapper adds `info["success"]` (bool: success happened on this step) to
 every step.
 
-Each world has its own built-in task file (`WorldSpec.tasks_file`).
+Each world has its own built-in task file (`World.tasks_file`, given when the world is registered).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from ptgm.envs.base import WorldSpec
+from ptgm.envs.registry import WORLDS, world_entry
 
 REWARDS = ("success", "each", "native")
 NEEDS = ("any", "all")
@@ -43,14 +44,16 @@ class TaskSpec:
     needs: str = "any"  # "any": one success achievement is success; "all": every one, each at least once
 
 
-def builtin_tasks_path(world: WorldSpec | None = None) -> Path:
-    """The built-in task file of `world` (Crafter's when not given)."""
-    return Path(str(resources.files("ptgm.envs").joinpath(world.tasks_file if world else "tasks.yaml")))
+def builtin_tasks_path() -> Path:
+    """Crafter's built-in tasks."""
+    return Path(str(resources.files("ptgm.envs") / "tasks.yaml"))
 
 
 def load_tasks(world: WorldSpec, tasks_file: str | Path | None = None) -> dict[str, TaskSpec]:
-    """Built-in tasks, plus (overriding by name) those of `tasks_file`; every spec is validated."""
-    tasks = _parse(builtin_tasks_path(world), world)
+    """The world's built-in tasks (its registered `tasks_file`), plus (overriding by name) those of `tasks_file`;
+    every spec is validated."""
+    builtin = world_entry(world.name).tasks_file if world.name in WORLDS else None
+    tasks = _parse(Path(builtin), world) if builtin is not None else {}
     if tasks_file is not None:
         tasks.update(_parse(Path(tasks_file), world))
     return tasks

@@ -1,8 +1,9 @@
 """N task environments stepped in lockstep, where some may be held still: the base of both RL envs.
 
-`TaskVecEnv` runs a Gymnasium vector env (`AsyncVectorEnv`: one subprocess per world, so both
-cores step worlds; or `SyncVectorEnv` in-process, for tests and debugging) and decides episode
-boundaries itself instead of letting the vector env autoreset:
+`TaskVecEnv` runs its worlds in worker processes (`WorkerVecEnv`: each of `workers` processes steps
+its share of the N worlds in turn and answers once per vector step, so both cores step worlds while
+the messages per step stay few; or Gymnasium's `SyncVectorEnv` in-process, for tests and debugging)
+and decides episode boundaries itself instead of letting the vector env autoreset:
 
 - each worker's env reports the end of an episode in `info` (never in the returned flags), so the
   vector env never resets anything behind our back, in every Gymnasium autoreset mode;
@@ -24,8 +25,10 @@ for, so the high-level policy, the prior and the low-level policy can each read 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import traceback
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -67,6 +70,120 @@ def _worker_env(world: str, obs_mode: str, task: str, tasks_file: str | None) ->
     return PausableEnv(make_env(world, obs_mode=obs_mode, task=task, tasks_file=tasks_file))
 
 
+def default_workers(n_envs: int) -> int:
+    """Worker processes for `n_envs` worlds: one per CPU core this process may use, at most one per world."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(n_envs, cores))
+
+
+def _stack_infos(infos: list[dict]) -> dict[str, np.ndarray]:
+    return {k: np.stack([np.asarray(info[k]) for info in infos]) for k in infos[0] if all(k in i for i in infos)}
+
+
+def _still(env: gym.Env) -> tuple[np.ndarray, dict]:
+    obs, _, _, _, info = env.step(PAUSE)
+    return obs, info
+
+
+def _worker_loop(pipe, make: Callable[[], gym.Env], n: int) -> None:
+    """A worker's `n` envs: each message steps (or resets) all of them and gets one answer."""
+    envs = [make() for _ in range(n)]
+    try:
+        while True:
+            command, data = pipe.recv()
+            try:
+                if command == "step":
+                    results = [env.step(a) for env, a in zip(envs, data)]
+                    obs, reward, terminated, truncated, infos = zip(*results)
+                    pipe.send(("ok", (np.stack(obs), np.asarray(reward, np.float64), np.asarray(terminated),
+                                      np.asarray(truncated), _stack_infos(list(infos)))))
+                elif command == "reset":
+                    # Envs not reset answer with their current observation and info (`PausableEnv.step(PAUSE)`).
+                    results = [env.reset(seed=seed) if reset else _still(env) for env, (seed, reset) in zip(envs, data)]
+                    obs, infos = zip(*results)
+                    pipe.send(("ok", (np.stack(obs), _stack_infos(list(infos)))))
+                elif command == "prepare":  # no answer: the main process does not wait for it
+                    for env in envs:
+                        prepare = getattr(env.unwrapped, "prepare_resets", None)
+                        if prepare is not None:
+                            prepare()
+                elif command == "close":
+                    break
+            except Exception:  # noqa: BLE001 - the main process re-raises it with the worker's traceback
+                pipe.send(("error", traceback.format_exc()))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        for env in envs:
+            env.close()
+        pipe.close()
+
+
+class WorkerVecEnv:
+    """N envs in `workers` forked processes, each stepping its contiguous share of them in turn.
+
+    The part of Gymnasium's vector API `TaskVecEnv` uses (`reset(seed=, options={"reset_mask"})`,
+    `step`, `close`), with infos stacked per key. One process per env (workers = N) spends much of a
+    small world's step on messages and process switches; a few processes each stepping several envs
+    send one message per process and step. Which process steps an env changes nothing it does."""
+
+    def __init__(self, make: Callable[[], gym.Env], n_envs: int, workers: int):
+        workers = max(1, min(workers, n_envs))
+        bounds = np.linspace(0, n_envs, workers + 1).round().astype(int)
+        self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.n_envs = n_envs
+        # Workers only step worlds (never torch), so forking is safe and skips re-importing the world.
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        self.pipes, self.processes = [], []
+        for part in self.slices:
+            parent, child = ctx.Pipe()
+            process = ctx.Process(target=_worker_loop, args=(child, make, part.stop - part.start), daemon=True)
+            process.start()
+            child.close()
+            self.pipes.append(parent)
+            self.processes.append(process)
+
+    def _call(self, command: str, per_env: Sequence) -> list:
+        for pipe, part in zip(self.pipes, self.slices):
+            pipe.send((command, per_env[part]))
+        answers = [pipe.recv() for pipe in self.pipes]
+        for status, payload in answers:
+            if status == "error":
+                raise RuntimeError(f"an env worker failed:\n{payload}")
+        return [payload for _, payload in answers]
+
+    def reset(self, seed: Sequence[int | None] | None = None, options: dict | None = None):
+        seeds = list(seed) if seed is not None else [None] * self.n_envs
+        mask = np.asarray((options or {}).get("reset_mask", np.ones(self.n_envs, bool)))
+        parts = self._call("reset", list(zip(seeds, mask)))
+        obs = np.concatenate([p[0] for p in parts])
+        return obs, {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+
+    def step(self, actions: np.ndarray):
+        parts = self._call("step", np.asarray(actions))
+        obs, reward, terminated, truncated = (np.concatenate([p[i] for p in parts]) for i in range(4))
+        return obs, reward, terminated, truncated, {k: np.concatenate([p[4][k] for p in parts]) for k in parts[0][4]}
+
+    def prepare_resets(self) -> None:
+        """Have every worker generate its envs' next worlds now (see `CrafterEnv.prepare_resets`), without waiting."""
+        for pipe in self.pipes:
+            pipe.send(("prepare", None))
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            try:
+                pipe.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+        for pipe in self.pipes:
+            pipe.close()
+        self.pipes = []
+
+
 @dataclass
 class EpisodeStats:
     """One finished episode."""
@@ -101,7 +218,8 @@ class TaskVecEnv:
     """N envs of one task in lockstep; `step(actions)` takes one primitive action per env."""
 
     def __init__(self, task: str, n_envs: int, obs_modes: Iterable[str] = ("symbolic",), world: str = "crafter",
-                 tasks_file: str | Path | None = None, vector: str = "async"):
+                 tasks_file: str | Path | None = None, vector: str = "async", workers: int = 0):
+        """`workers`: processes stepping the envs with `vector="async"` (0: `default_workers(n_envs)`)."""
         self.obs_modes = tuple(sorted(set(obs_modes)))
         for mode in self.obs_modes:
             if mode not in OBS_MODES:
@@ -117,9 +235,8 @@ class TaskVecEnv:
         probe.reset(seed=0)  # also compiles the world generator once, which forked workers inherit
         probe.close()
         if vector == "async":
-            # Workers only step worlds (never torch), so forking is safe and skips re-importing the world.
-            self.envs: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(
-                [make] * n_envs, context="fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+            self.envs: WorkerVecEnv | gym.vector.VectorEnv = WorkerVecEnv(make, n_envs,
+                                                                           workers or default_workers(n_envs))
         elif vector == "sync":
             self.envs = gym.vector.SyncVectorEnv([make] * n_envs)
         else:
@@ -164,6 +281,12 @@ class TaskVecEnv:
         self._begin_transition()
         self._env_step(np.asarray(actions, np.int64))
         return self._end_transition()
+
+    def prepare_resets(self) -> None:
+        """Let the worker processes generate the worlds of their envs' next episodes while the caller does something
+        else (PPO's update): those resets then stall no vector step. Training only: evaluation's resets are seeded."""
+        if isinstance(self.envs, WorkerVecEnv):
+            self.envs.prepare_resets()
 
     def close(self) -> None:
         self.envs.close()

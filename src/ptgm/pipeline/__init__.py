@@ -17,8 +17,9 @@ The two halves are functions of their own, which bench/sample_efficiency.py reus
 A config file's stage settings are laid over the built-in ones (`load_run_config`).
 
 The package's modules: `config` (RunConfig, the methods, each stage's config), `stages` (one stage's folder
-and record; the folder layout), `runner` (the stages chained), `experiments` (the configs under configs/,
-written out by `python -m ptgm.pipeline --write-configs configs`) and `commands` (`ptgm run`).
+and record; the folder layout), `runner` (the stages chained), `fanout` (the downstream runs one after
+another, or each as a Ray task with `--ray`), `experiments` (the configs under configs/, written out by
+`python -m ptgm.pipeline --write-configs configs`) and `commands` (`ptgm run`).
 
 The built-in default (`configs/default.yaml` is the same settings written out) is sized for a 2-core CPU
 (its timings are in docs/results.md); `ptgm run --config FILE` runs any experiment config under `configs/`.

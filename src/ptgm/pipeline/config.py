@@ -18,6 +18,7 @@ class RunConfig:
     task: str = "stone"  # downstream task of the high-level policy and the flat baseline
     methods: list[str] = field(default_factory=lambda: ["ptgm", "flat"])  # downstream runs: ptgm | ptgm-no-prior | ptgm-continuous | flat
     seeds: list[int] = field(default_factory=lambda: [0])  # seeds of the downstream runs
+    pretrained: str | None = "shipped"  # start from the Crafter models shipped in the package (configs/pretrain.yaml made them); null: pre-train with the settings below
     collect: dict[str, Any] = field(default_factory=lambda: {  # `ptgm collect` settings (CollectConfig)
         "player": "scripted", "frames": 50_000, "workers": 2, "pixels": True})
     val_frames: int = 5_000  # validation frames of the split (paper: 10,000)
@@ -50,10 +51,20 @@ class RunConfig:
             raise ConfigError(f"seeds must be >= 0, got {negative}")
         if self.methods and not self.seeds:
             raise ConfigError("seeds: give at least one seed for the methods' runs")
+        if self.pretrained not in (None, "shipped"):
+            raise ConfigError(f"pretrained must be 'shipped' or null (pre-train from scratch), got {self.pretrained!r}")
+        if self.pretrained is not None:
+            built_in = RunConfig()
+            changed = [name for name in PRETRAIN_FIELDS if getattr(self, name) != getattr(built_in, name)]
+            if changed:
+                raise ConfigError(f"{', '.join(changed)}: pre-training settings, but pretrained: shipped starts from "
+                                  f"the shipped models; set pretrained: null (or pass --from-scratch) to pre-train")
 
 
 # RunConfig fields that hold one stage's settings, in pipeline order.
 STAGE_FIELDS = ("collect", "encoder", "codebook", "low", "prior", "eval_low", "high", "flat")
+# RunConfig fields only a pre-training reads (ignored when starting from the shipped models).
+PRETRAIN_FIELDS = ("collect", "val_frames", "encoder", "codebook", "low", "prior", "eval_low")
 # Settings the pipeline fills in itself (the folders it chains, the task, the seed): never in a stage's dict.
 # `encoder` is the goal encoder's folder when the codebook's embedding is 'learned', else None.
 PIPELINE_SET = {"collect": ("out", "seed"), "encoder": ("data", "out", "seed"),
@@ -83,11 +94,14 @@ def stage_classes() -> dict[str, type]:
             "prior": PriorConfig, "eval_low": EvalLowConfig, "high": HighConfig, "flat": FlatConfig}
 
 
-def load_run_config(path: str | Path | None, **overrides: Any) -> RunConfig:
+def load_run_config(path: str | Path | None, from_scratch: bool = False, **overrides: Any) -> RunConfig:
     """A RunConfig from YAML; a stage's settings there are laid over that stage's built-in ones, so a file
-    may list only what it changes (`collect: {frames: 1000000}` keeps the scripted player)."""
+    may list only what it changes (`collect: {frames: 1000000}` keeps the scripted player). `from_scratch`
+    pre-trains instead of starting from the shipped models."""
     data = load_yaml(path) if path else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if from_scratch:
+        data["pretrained"] = None
     return from_dict(RunConfig, over_built_in_stages(data), str(path or "run config"))
 
 

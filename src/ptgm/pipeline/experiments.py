@@ -19,31 +19,40 @@ from ptgm.pipeline.config import (METHODS, PIPELINE_SET, STAGE_FIELDS, RunConfig
 # (stage settings laid over the stage's own, as `load_run_config` does).
 ALL_METHODS = list(METHODS)
 EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "default": ("The built-in default of `ptgm run`: the main job.", {}),
+    "default": ("The built-in default of `ptgm run`: the main job. It starts from the pre-trained models shipped "
+                "in the package (configs/pretrain.yaml made them); `ptgm run --from-scratch` pre-trains with the "
+                "settings below instead (50k frames, sized for a 2-core CPU).", {}),
+    "pretrain": ("The pre-training shipped in the package, which the default run starts from: 300k frames of a "
+                 "player that acts only on what is on its screen (so its clone can learn what it does), no pixels, "
+                 "the low-level loss weighting rare actions up. Copy a finished run into the package with "
+                 "`python -m ptgm.pipeline --ship runs/pretrain`.",
+                 {"out": "runs/pretrain", "methods": [], "pretrained": None,
+                  "collect": {"frames": 300_000, "pixels": False, "perception": "local"},
+                  "low": {"epochs": 4, "action_balance": 0.5}}),
     "benchmark": ("The pre-training of bench/sample_efficiency.py: the full 1M-frame dataset (`ptgm collect "
                   "--preset full`), all four methods, 3 seeds. The bench sets each run's budget (steps) and "
                   "evaluation interval from its per-task budgets; `ptgm run` with this file uses the values here.",
                   # 3 low-level epochs over 1M frames are 6x the samples of the default's 10 over 45k frames. On 1M
                   # frames the relative goal input clones better and did as well on stone (docs/results.md).
-                  {"out": "runs/benchmark", "collect": {"frames": 1_000_000},
+                  {"pretrained": None, "out": "runs/benchmark", "collect": {"frames": 1_000_000},
                    "low": {"epochs": 3, "goal_input": "relative"},
                    "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
     "learned": ("The main job with the learned goal embedding: `ptgm train-encoder` (temporal contrast on the "
                 "dataset's frames, the role MineCLIP plays in the paper) embeds the codes and every goal; the "
                 "low-level policy and the prior still read the symbolic view. Training the encoder takes minutes of its "
                 "own on 2 cores (docs/results.md), which is why the default does not use it.",
-                {"out": "runs/learned", "codebook": {"embedding": "learned"}, "low": {"embedding": "learned"}}),
+                {"pretrained": None, "out": "runs/learned", "codebook": {"embedding": "learned"}, "low": {"embedding": "learned"}}),
     "benchmark_learned": ("The benchmark's pre-training with the learned goal embedding (configs/learned.yaml "
                           "on the 1M-frame dataset): the encoder holds 100k frames in memory instead of 20k. Link "
                           "runs/benchmark/data into its --out to skip collecting the same data again.",
-                          {"out": "runs/benchmark_learned", "collect": {"frames": 1_000_000},
+                          {"pretrained": None, "out": "runs/benchmark_learned", "collect": {"frames": 1_000_000},
                            "encoder": {"max_frames": 100_000}, "codebook": {"embedding": "learned"},
                            "low": {"epochs": 3, "goal_input": "relative", "embedding": "learned"},
                            "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
     "ablations": ("The paper's ablations on the default pre-training: PTGM, without the goal prior (kl_reward = 0), "
                   "with continuous goals, and flat PPO, over 3 seeds. Other ablations are flags of the high "
                   "stage (kl_reward, low_level_steps, initialize_with_prior) or of the codebook (n_codebook).",
-                  {"out": "runs/ablations", "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
+                  {"pretrained": None, "out": "runs/ablations", "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
 }
 # The paper's values for settings whose own comment does not give them (PTGM.md).
 PAPER_NOTES = {("collect", "player"): "paper: human play, the VPT contractor data",

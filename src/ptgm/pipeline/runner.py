@@ -11,6 +11,7 @@ from typing import Any, Callable
 from ptgm.config import ConfigError, changed_settings, save_yaml
 from ptgm.io import folder_lock, load_json
 from ptgm.pipeline.config import METHODS, RunConfig, stage_config, validated
+from ptgm.pipeline.shipped import install_shipped
 from ptgm.pipeline.stages import STAGE_FILE, WRITTEN_TO, Pretrained, run_dir_name, run_stage
 
 
@@ -140,31 +141,42 @@ def check_run(cfg: RunConfig, at: Pretrained) -> list[tuple[str, Any]]:
     return plan
 
 
-def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
-    """Every stage, each skipped when done; returns the report folder (`cfg.out` itself with no methods)."""
+def run(cfg: RunConfig, log: Callable[[str], None] = print, ray: Any = None) -> Path:
+    """Every stage, each skipped when done; returns the report folder (`cfg.out` itself with no methods).
+    `ray` (a `ptgm.pipeline.fanout.RayConfig`): the downstream runs fan out as Ray tasks."""
+    from ptgm.pipeline.fanout import check_ray
+
+    if ray is not None:
+        check_ray()
     out = Path(cfg.out)
     at = Pretrained(out)
     plan = check_run(cfg, at)
     with folder_lock(out):
-        return _run(cfg, at, plan, log)
+        return _run(cfg, at, plan, log, ray)
 
 
-def _run(cfg: RunConfig, at: Pretrained, plan: list[tuple[str, Any]], log: Callable[[str], None]) -> Path:
+def _run(cfg: RunConfig, at: Pretrained, plan: list[tuple[str, Any]], log: Callable[[str], None],
+         ray: Any = None) -> Path:
     from ptgm.evaluate.report import report
+    from ptgm.pipeline.fanout import train_all
 
     out = at.root
     save_yaml(out / "config.yaml", cfg)
     start = time.perf_counter()
-    pretrain(cfg, at, log)
-    for method, rl_cfg in plan:
-        train_downstream(method, rl_cfg, log)
+    if cfg.pretrained == "shipped":
+        install_shipped(at, log)
+    else:
+        pretrain(cfg, at, log)
+    for _ in train_all(plan, log, ray):
+        pass
     if not plan:  # `methods: []`: a pre-training only, for other runs (or bench/) to build on
         log(f"finished in {(time.perf_counter() - start) / 60:.1f} min; pre-trained models in {out}")
         return out
 
     report_dir = out / "report"
     report([rl_cfg.out for _, rl_cfg in plan], report_dir)
-    shutil.copy2(at.data / "stats.png", report_dir / "data_stats.png")
+    if (at.data / "stats.png").exists():  # not with the shipped models, which come without their dataset
+        shutil.copy2(at.data / "stats.png", report_dir / "data_stats.png")
     for name in ("overview.png", "scatter.png"):  # overview.html stays beside the clips it shows
         if (at.codebook / name).exists():
             shutil.copy2(at.codebook / name, report_dir / f"codebook_{name}")

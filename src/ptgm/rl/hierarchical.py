@@ -70,8 +70,9 @@ class HierarchicalVecEnv(TaskVecEnv):
     def __init__(self, task: str, n_envs: int, low: LowLevelActor, codebook: Codebook, low_level_steps: int,
                  cond_scale: float, continuous: bool = False, obs_modes: Iterable[str] = ("symbolic",),
                  world: str = "crafter", tasks_file: str | Path | None = None, vector: str = "async", seed: int = 0,
-                 low_deterministic: bool = False, embedder: GoalEmbedder | None = None):
-        """`embedder`: the goal embedder, for a low-level policy that reads goals relative to the present."""
+                 low_deterministic: bool = False, embedder: GoalEmbedder | None = None, workers: int = 0):
+        """`embedder`: the goal embedder, for a low-level policy that reads goals relative to the present;
+        `workers`: as `TaskVecEnv`'s."""
         if low_level_steps < 1:
             raise ValueError(f"low_level_steps must be at least 1, got {low_level_steps}")
         if codebook.dim != low.goal_dim:
@@ -80,7 +81,7 @@ class HierarchicalVecEnv(TaskVecEnv):
             raise ValueError("the low-level policy reads goals relative to the present: pass the goal embedder")
         self.embedder = embedder if low.needs_current else None
         extra = {self.embedder.needs} if self.embedder is not None else set()
-        super().__init__(task, n_envs, {low.obs_mode, *obs_modes, *extra}, world, tasks_file, vector)
+        super().__init__(task, n_envs, {low.obs_mode, *obs_modes, *extra}, world, tasks_file, vector, workers)
         self.low = low
         self.codes = torch.as_tensor(codebook.codes, dtype=torch.float32)
         self.low_level_steps = low_level_steps

@@ -62,12 +62,14 @@ class PPOConfig:
     checkpoint_every: int = 10_000  # environment steps between checkpoints (one also after every evaluation)
     world: str = "crafter"  # which world the task is in
     tasks_file: str | None = None  # YAML file of extra task specs
-    vector: str = "async"  # async: one worker process per env; sync: all in this process (debugging)
+    vector: str = "async"  # async: envs stepped in worker processes; sync: all in this process (debugging)
+    workers: int = 0  # env worker processes, each stepping its share of the envs (0: one per CPU core, at most n_envs)
     threads: int = 1  # torch CPU threads
     progress: bool = True  # show a progress bar
 
     # May differ when a run is resumed (`settings_blocking_resume`): they change neither what is learnt nor how.
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "out"})
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "workers",
+                                                             "out"})
 
     def validate(self) -> None:
         if not isinstance(self.task, str) or not self.task:
@@ -77,7 +79,7 @@ class PPOConfig:
         check_choice(self, "world", WORLDS)
         check_at_least(self, 1, "steps", "n_envs", "epochs", "batch_size", "steps_per_iter", "hidden", "threads",
                        "eval_every", "eval_episodes", "checkpoint_every")
-        check_at_least(self, 0, "seed", "eval_envs", "ent_coef", "vf_coef")  # --eval-envs 0: as many as --n-envs
+        check_at_least(self, 0, "seed", "eval_envs", "workers", "ent_coef", "vf_coef")  # 0: as many as --n-envs / cores
         check_positive(self, "lr", "clip_coef", "max_grad_norm")
         if self.steps_per_iter < self.n_envs or self.steps_per_iter % self.n_envs:
             raise ConfigError(f"--steps-per-iter ({self.steps_per_iter}) must be a positive multiple of "
@@ -217,7 +219,7 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
         counters.update({k: v for k, v in run.load_checkpoint(agent, optimizer).items() if k in counters})
     else:
         torch.manual_seed(cfg.seed)
-    n_envs, horizon = env.n_envs, cfg.steps_per_iter // env.n_envs
+    horizon = cfg.steps_per_iter // env.n_envs
     # Worlds after a resume differ from the ones the stopped run would have met (a world cannot be saved).
     world_seed = int(np.random.SeedSequence([cfg.seed, counters["env_steps"]]).generate_state(1)[0] & 0x3FFFFFFF)
     obs = env.reset(seed=world_seed)
@@ -248,6 +250,7 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
         rollout, obs = collect_rollout(agent, env, obs, horizon, cfg.gamma, prior, kl_reward)
         counters["env_steps"] += int(rollout.env_steps.sum())
         rollout_seconds = time.perf_counter() - iteration_start
+        env.prepare_resets()  # the env workers build their next worlds while this process updates
 
         # -- advantages and update -------------------------------------------------------------
         with torch.no_grad():

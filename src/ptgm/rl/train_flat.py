@@ -14,9 +14,9 @@ import torch
 from ptgm.envs import TaskSpec, WorldSpec, get_task, get_world
 from ptgm.evaluate.periodic import task_metric
 from ptgm.io import folder_lock
+from ptgm.rl.callbacks import Callback, open_run
 from ptgm.rl.policies import ActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
-from ptgm.rl.run import Run
 from ptgm.envs.vector import TaskVecEnv
 
 
@@ -27,29 +27,34 @@ class FlatConfig(PPOConfig):
     label: str = ""  # method name in reports (default: flat)
 
 
-def train_flat(cfg: FlatConfig) -> Path:
-    """Train the flat PPO baseline; returns the run directory."""
+def train_flat(cfg: FlatConfig, callback: Callback | None = None) -> Path:
+    """Train the flat PPO baseline; returns the run directory. `callback`: told of iterations, evaluations and
+    checkpoints (`ptgm.rl.callbacks`)."""
     cfg.validate()
     world = get_world(cfg.world)
     task = get_task(cfg.task, world, cfg.tasks_file)
     method = cfg.label or "flat"
     out = cfg.out or f"runs/{method}-{cfg.task}-s{cfg.seed}"
     with folder_lock(out):
-        return _train_flat(cfg, world, task, method, out)
+        return _train_flat(cfg, world, task, method, out, callback)
 
 
-def _train_flat(cfg: FlatConfig, world: WorldSpec, task: TaskSpec, method: str, out: str) -> Path:
+def _train_flat(cfg: FlatConfig, world: WorldSpec, task: TaskSpec, method: str, out: str,
+                callback: Callback | None) -> Path:
     torch.set_num_threads(cfg.threads)
-    run = Run(out, cfg,
+    run = open_run(out, cfg,
               {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
-               "command": "ptgm train-flat", "models": {}}, world.achievements)
+               "command": "ptgm train-flat", "models": {}}, world.achievements, callback)
     torch.manual_seed(cfg.seed)
     agent = ActorCritic(world, cfg.obs_mode, world.n_actions, cfg.hidden)
     agent.meta = {"task": cfg.task, "method": method, "actions": "primitive"}
+    if callback is not None:
+        callback.init(agent, run)
     try:
-        with TaskVecEnv(cfg.task, cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file, cfg.vector) as env, \
+        with TaskVecEnv(cfg.task, cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file, cfg.vector,
+                        cfg.workers) as env, \
              TaskVecEnv(cfg.task, cfg.eval_envs or cfg.n_envs, (cfg.obs_mode,), cfg.world, cfg.tasks_file,
-                        cfg.vector) as eval_env:
+                        cfg.vector, cfg.workers) as eval_env:
             learn(cfg, agent, env, eval_env, run)
         run.finish(agent)
     finally:

@@ -23,10 +23,10 @@ from ptgm.goals.codebook import Codebook
 from ptgm.io import folder_lock, load_json
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
+from ptgm.rl.callbacks import Callback, open_run
 from ptgm.rl.hierarchical import HierarchicalVecEnv, present_embedder
 from ptgm.rl.policies import ActorCritic, GaussianActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
-from ptgm.rl.run import Run
 
 DEFAULT_LOW_LEVEL_STEPS = 10
 DEFAULT_KL_REWARD = 0.05
@@ -86,16 +86,17 @@ def method_name(cfg: HighConfig) -> str:
     return base + (f"[{','.join(extras)}]" if extras else "")
 
 
-def train_high(cfg: HighConfig) -> Path:
-    """Train the high-level policy; returns the run directory."""
+def train_high(cfg: HighConfig, callback: Callback | None = None) -> Path:
+    """Train the high-level policy; returns the run directory. `callback`: told of iterations, evaluations and
+    checkpoints (`ptgm.rl.callbacks`)."""
     cfg.validate()
     world = get_world(cfg.world)
     task = get_task(cfg.task, world, cfg.tasks_file)
     with folder_lock(cfg.out or f"runs/{method_name(cfg)}-{cfg.task}-s{cfg.seed}") as out:
-        return _train_high(cfg, world, task, out)
+        return _train_high(cfg, world, task, out, callback)
 
 
-def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path) -> Path:
+def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, callback: Callback | None) -> Path:
     torch.set_num_threads(cfg.threads)
     low = LowLevelPolicy.load(cfg.low)
     codebook = Codebook.load(cfg.codebook, embedder=low.embedder, dim=low.goal_dim)
@@ -106,10 +107,10 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path) ->
     models = {"low": load_json(Path(cfg.low) / "config.json")["weights_sha256"],
               "codebook": codebook.fingerprint,
               "prior": load_json(Path(cfg.prior) / "config.json")["weights_sha256"] if prior is not None else None}
-    run = Run(out, cfg,
+    run = open_run(out, cfg,
               {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
                "command": "ptgm train-high", "models": models, "inputs": {"low": cfg.low, "codebook": cfg.codebook, "prior": cfg.prior}, "obs_mode": obs_mode,
-               "n_codes": codebook.n_codes}, world.achievements)
+               "n_codes": codebook.n_codes}, world.achievements, callback)
 
     torch.manual_seed(cfg.seed)
     if cfg.continuous:
@@ -117,17 +118,23 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path) ->
     else:
         agent = ActorCritic(world, obs_mode, codebook.n_codes, cfg.hidden)
         if cfg.initialize_with_prior:
+            if prior.hidden != cfg.hidden or prior.obs_mode != obs_mode:
+                raise ConfigError(f"--initialize-with-prior copies the prior's network ({prior.obs_mode}, hidden "
+                                  f"{prior.hidden}), but this policy is {obs_mode} with --hidden {cfg.hidden}; "
+                                  f"match them or pass --no-initialize-with-prior")
             agent.initialize_from_prior(prior)
     agent.meta = {"task": cfg.task, "method": method, "actions": "goals" if cfg.continuous else "codes",
                   "codebook_fingerprint": codebook.fingerprint, "low_level_steps": cfg.low_level_steps,
                   "cond_scale": cfg.cond_scale, "models": models}
+    if callback is not None:
+        callback.init(agent, run)
     reward_prior = prior if cfg.uses_prior_reward else None
     obs_modes = {obs_mode} | ({reward_prior.obs_mode} if reward_prior is not None else set())
 
     def make_env(n_envs: int) -> HierarchicalVecEnv:
         return HierarchicalVecEnv(cfg.task, n_envs, low, codebook, cfg.low_level_steps, cfg.cond_scale,
                                   cfg.continuous, obs_modes, cfg.world, cfg.tasks_file, cfg.vector, cfg.seed,
-                                  cfg.low_deterministic, embedder)
+                                  cfg.low_deterministic, embedder, cfg.workers)
 
     try:
         with make_env(cfg.n_envs) as env, make_env(cfg.eval_envs or cfg.n_envs) as eval_env:

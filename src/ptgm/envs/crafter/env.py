@@ -136,6 +136,9 @@ class CrafterEnv(gym.Env):
             self.observation_space = gym.spaces.Box(np.zeros_like(_SYMBOLIC_HIGH), _SYMBOLIC_HIGH, dtype=np.uint8)
         # Rendering is most of Crafter's step time; the symbolic mode never needs the image.
         self.crafter = _Crafter(length=self.max_steps, images=obs_mode == "pixels" or render_mode is not None)
+        # Worlds of the next unseeded resets, generated ahead by `prepare_resets`, and finished games to reuse for them.
+        self._ready: collections.deque[_Crafter] = collections.deque()
+        self._retired: list[_Crafter] = []
         self._world_seed: int | None = None
         self._counts = np.zeros(len(CRAFTER_SPEC.achievements), np.int64)
         self._unlocked = np.zeros(len(CRAFTER_SPEC.achievements), bool)
@@ -147,7 +150,14 @@ class CrafterEnv(gym.Env):
             self._world_seed = int(self.np_random.integers(2**31 - 1)) if seed is None else int(seed)
             self.crafter._seed = self._world_seed
             self.crafter._episode = 0
-        pixels = self.crafter.reset()
+            self._retired.extend(self._ready)  # generated for the old seed
+            self._ready.clear()
+        if self._ready:  # generated ahead: the very world `self.crafter.reset()` would build now
+            self._retired.append(self.crafter)
+            self.crafter = self._ready.popleft()
+            pixels = self.crafter._obs()
+        else:
+            pixels = self.crafter.reset()
         self._counts[:] = 0
         self._unlocked[:] = False
         return self._observe(pixels), self._info(np.zeros_like(self._unlocked))
@@ -165,6 +175,21 @@ class CrafterEnv(gym.Env):
 
     def render(self):
         return self.crafter.render()
+
+    def prepare_resets(self, episodes: int = 2) -> None:
+        """Generate the worlds of the next `episodes` unseeded resets now, while nothing waits on this env.
+
+        World generation is most of a reset's time, and a reset in one env holds up every env of a
+        lockstep vector step; a vector env calls this while its learner updates. The worlds are the ones
+        the resets would build (Crafter derives each from the env's seed and the episode's number)."""
+        if self._world_seed is None:
+            return
+        while len(self._ready) < episodes:
+            last = self._ready[-1] if self._ready else self.crafter
+            game = self._retired.pop() if self._retired else _Crafter(self.max_steps, self.crafter._images)
+            game._seed, game._episode = last._seed, last._episode
+            game.reset()
+            self._ready.append(game)
 
     # -- What the task layer may set ------------------------------------------------------------
     def set_inventory(self, items: dict[str, int]) -> None:

@@ -70,7 +70,6 @@ KITCHEN_SPEC = WorldSpec(
     symbolic_dtype="float32",
     action_shape=(len(_JOINTS),),
     state_slices={"robot_pos": (0, 9), "robot_vel": (9, 18), "objects": (18, 39), "objects_vel": (39, 59)},
-    tasks_file="kitchen/tasks.yaml",
 )
 
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 from crafter import constants
@@ -15,12 +15,35 @@ from ptgm.envs.crafter.player.grid import (
     COAL, DIAMOND, DO, INF, IRON, LAVA, MOVE_LEFT, NOOP, PLACE_STONE, SLEEP, STONE, TREE, GRASS,
 )
 from ptgm.envs.crafter.player.moves import ACT
-
-if TYPE_CHECKING:
-    from ptgm.envs.crafter.player.player import ScriptedPlayer
+from ptgm.envs.crafter.player.perception import World
 
 HEALED = 8  # health at which a hurt player leaves its shelter
 WAIT_R = 6  # a rested player stays walled in while a zombie is this close (Manhattan)
+
+
+class Player(Protocol):
+    """What an objective may read of, or ask of, the player running it (`ScriptedPlayer`)."""
+
+    w: World  # this step's perception
+    t: int  # steps played this episode
+    seen: np.ndarray  # cells it may target (seen on screen)
+    dist: np.ndarray  # shortest-path cost to every cell this step
+    rng: np.random.Generator
+    target_spread: float
+    hurt_at: int
+    no_shelter_until: int
+
+    def approach(self, targets: np.ndarray, kind: str, stand: Optional[np.ndarray], max_dist: int) -> Optional[int]: ...
+    def go_to(self, goal: tuple[int, int]) -> Optional[int]: ...
+    def go_to_near(self, goal: tuple[int, int], radius: int) -> Optional[int]: ...
+    def step_into(self, cell: tuple[int, int], k: int) -> int: ...
+    def draw_target(self, targets: np.ndarray) -> Optional[tuple[int, int]]: ...
+    def find_pocket(self) -> Optional[tuple]: ...
+    def critical(self) -> int: ...
+    def is_night(self) -> bool: ...
+    def enclosed(self) -> bool: ...
+    def zombie_near(self, r: int) -> bool: ...
+    def _collect(self, name: str, mat: int, goal: int, explore_for: str) -> "Objective": ...
 
 
 
@@ -28,10 +51,10 @@ class Objective:
     name = "objective"
     timeout = 300
 
-    def start(self, pl: "ScriptedPlayer") -> None:
+    def start(self, pl: Player) -> None:
         self.t0 = pl.t
 
-    def step(self, pl: "ScriptedPlayer") -> Optional[int]:
+    def step(self, pl: Player) -> Optional[int]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -52,11 +75,11 @@ class Interact(Objective):
     def __init__(
         self,
         name: str,
-        targets: Callable[["ScriptedPlayer"], np.ndarray],
+        targets: Callable[[Player], np.ndarray],
         action: int,
-        done: Callable[["ScriptedPlayer"], bool],
+        done: Callable[[Player], bool],
         kind: str = "face",
-        stand: Optional[Callable[["ScriptedPlayer"], np.ndarray]] = None,
+        stand: Optional[Callable[[Player], np.ndarray]] = None,
         explore_for: str = "any",
         timeout: int = 300,
         max_dist: int = INF,
@@ -68,7 +91,7 @@ class Interact(Objective):
         self.explorer: Optional[Explore] = None
         self.chosen: Optional[tuple[int, int]] = None
 
-    def step(self, pl: "ScriptedPlayer") -> Optional[int]:
+    def step(self, pl: Player) -> Optional[int]:
         if self.done(pl):
             return None
         targets = self.targets(pl)
@@ -108,7 +131,7 @@ class Explore(Objective):
         self.goal: Optional[tuple[int, int]] = None
         self.goal_unseen = False
 
-    def _pick(self, pl: "ScriptedPlayer") -> Optional[tuple[int, int]]:
+    def _pick(self, pl: Player) -> Optional[tuple[int, int]]:
         reach = pl.dist < INF
         cand = reach & ~pl.seen & (pl.dist >= 6)
         if not cand.any():
@@ -132,7 +155,7 @@ class Explore(Objective):
         i = int(pl.rng.choice(w.size, p=w / w.sum()))
         return divmod(i, pl.w.shape[1])
 
-    def step(self, pl: "ScriptedPlayer") -> Optional[int]:
+    def step(self, pl: Player) -> Optional[int]:
         g = self.goal
         # Re-pick on arrival, when the goal became unreachable, or once an unseen goal
         # is close and on screen (walking the rest of the way would teach nothing).
@@ -158,7 +181,7 @@ class Sleep(Objective):
     timeout = 500
     name = "sleep"
 
-    def start(self, pl: "ScriptedPlayer") -> None:
+    def start(self, pl: Player) -> None:
         super().start(pl)
         self.plan: Optional[tuple] = None
         self.visited_c2 = False
@@ -168,7 +191,7 @@ class Sleep(Objective):
         # ~25 steps awake, twice that asleep) and every zombie met costs two.
         self.heal = pl.w.inv["health"] <= pl.hurt_at
 
-    def step(self, pl: "ScriptedPlayer") -> Optional[int]:
+    def step(self, pl: Player) -> Optional[int]:
         w = pl.w
         if w.player.sleeping:
             self.slept = True
@@ -244,7 +267,7 @@ class Sleep(Objective):
         c1, c2, g, p, e, sides = self.plan
         return tile == p or tile == e or tile in sides
 
-    def _no_shelter(self, pl: "ScriptedPlayer") -> Optional[int]:
+    def _no_shelter(self, pl: Player) -> Optional[int]:
         """No pocket reachable: get stone (or find rock), or doze off if exhausted."""
         w = pl.w
         daylight = w.game._world.daylight
@@ -272,7 +295,7 @@ class Garden(Objective):
     def __init__(self, plant_pos: tuple[int, int]) -> None:
         self.plant_pos = plant_pos
 
-    def step(self, pl: "ScriptedPlayer") -> Optional[int]:
+    def step(self, pl: Player) -> Optional[int]:
         w = pl.w
         plant = next((o for o in w.plants if tuple(int(v) for v in o.pos) == self.plant_pos), None)
         if plant is None:
