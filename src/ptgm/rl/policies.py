@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical, Normal
 
+from ptgm.config import ConfigError
 from ptgm.envs import WorldSpec, get_world
 from ptgm.models.artifacts import ModelError, load_weights, read_config, save_model
 from ptgm.models.encoders import make_obs_encoder
@@ -67,6 +68,9 @@ class ActorCritic(nn.Module):
             raise ValueError(f"the prior has {getattr(prior.head, 'out_features', '?')} codes, the policy {self.n_actions}")
         if getattr(prior, "obs_mode", self.obs_mode) != self.obs_mode:
             raise ValueError(f"the prior reads {prior.obs_mode} observations, the policy {self.obs_mode}")
+        if getattr(prior, "hidden", self.hidden) != self.hidden:
+            raise ConfigError(f"--initialize-with-prior copies the prior's network (hidden {prior.hidden}), but this "
+                              f"policy has --hidden {self.hidden}; match them or pass --no-initialize-with-prior")
         self.encoder.load_state_dict(prior.encoder.state_dict())
         self.head.load_state_dict(prior.head.state_dict())
         self.critic_encoder.load_state_dict(prior.encoder.state_dict())

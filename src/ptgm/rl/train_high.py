@@ -118,10 +118,6 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
     else:
         agent = ActorCritic(world, obs_mode, codebook.n_codes, cfg.hidden)
         if cfg.initialize_with_prior:
-            if prior.hidden != cfg.hidden or prior.obs_mode != obs_mode:
-                raise ConfigError(f"--initialize-with-prior copies the prior's network ({prior.obs_mode}, hidden "
-                                  f"{prior.hidden}), but this policy is {obs_mode} with --hidden {cfg.hidden}; "
-                                  f"match them or pass --no-initialize-with-prior")
             agent.initialize_from_prior(prior)
     agent.meta = {"task": cfg.task, "method": method, "actions": "goals" if cfg.continuous else "codes",
                   "codebook_fingerprint": codebook.fingerprint, "low_level_steps": cfg.low_level_steps,
