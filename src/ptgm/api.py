@@ -44,7 +44,7 @@ from ptgm.models.prior import GoalPrior
 from ptgm.pipeline.shipped import SHIPPED, check_shipped
 from ptgm.pipeline.stages import Pretrained
 from ptgm.rl.callbacks import Callback, as_callback
-from ptgm.rl.hierarchical import GoalBox, present_embedder
+from ptgm.rl.hierarchical import GoalBox, low_level_actions, present_embedder
 from ptgm.rl.policies import ActorCritic, load_policy
 from ptgm.rl.train_flat import FlatConfig, train_flat
 from ptgm.rl.train_high import HighConfig, train_high
@@ -230,15 +230,13 @@ def act_low(pre: Pretraining, views: dict[str, np.ndarray], goals: np.ndarray | 
             deterministic: bool, generator: torch.Generator) -> np.ndarray:
     """The low-level policy's actions towards `goals` (None: its unconditional policy), as the hierarchical env
     takes them (`ptgm.rl.hierarchical.HierarchicalVecEnv.step`)."""
-    obs = _tensor(views[pre.low.obs_mode])
     if goals is None:
+        obs = _tensor(views[pre.low.obs_mode])
         return pre.low.act(obs, torch.zeros(len(obs), pre.low.goal_dim), deterministic=deterministic,
                            generator=generator, unconditional=True).numpy()
-    current = None
-    if pre.embedder is not None:
-        current = torch.from_numpy(pre.embedder.embed(views[pre.embedder.needs]))
-    return pre.low.act(obs, torch.as_tensor(np.ascontiguousarray(goals)), cond_scale, deterministic,
-                       generator=generator, current=current).numpy()
+    views = {mode: np.ascontiguousarray(v, np.uint8) for mode, v in views.items()}
+    return low_level_actions(pre.low, pre.embedder, views, torch.as_tensor(np.ascontiguousarray(goals)), cond_scale,
+                             deterministic, generator).numpy()
 
 
 class Prior:

@@ -14,7 +14,7 @@ The prior's KL term depends on the high-level policy's own distribution, so the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +47,15 @@ def present_embedder(low: LowLevelActor, codebook: Codebook, world: WorldSpec,
     if not low.needs_current:
         return None
     return codebook.load_embedder(world, encoder)
+
+
+def low_level_actions(low: LowLevelActor, embedder: GoalEmbedder | None, views: Mapping[str, np.ndarray], goals: Tensor,
+                      cond_scale: float, deterministic: bool, generator: torch.Generator | None) -> Tensor:
+    """The low-level policy's actions towards `goals` for a batch of observations by mode; `embedder` (from
+    `present_embedder`) embeds the present for a policy that reads goals relative to it."""
+    current = None if embedder is None else torch.from_numpy(embedder.embed(views[embedder.needs]))
+    return low.act(torch.from_numpy(views[low.obs_mode]), goals, cond_scale, deterministic, generator=generator,
+                   current=current)
 
 
 class GoalBox:
@@ -83,6 +92,7 @@ class HierarchicalVecEnv(TaskVecEnv):
         extra = {self.embedder.needs} if self.embedder is not None else set()
         super().__init__(task, n_envs, {low.obs_mode, *obs_modes, *extra}, world, tasks_file, vector, workers)
         self.low = low
+        self.low_modes = {low.obs_mode} | extra  # what one low-level step reads
         self.codes = torch.as_tensor(codebook.codes, dtype=torch.float32)
         self.low_level_steps = low_level_steps
         self.cond_scale = cond_scale
@@ -119,12 +129,9 @@ class HierarchicalVecEnv(TaskVecEnv):
             running = self._running
             if not running.any():
                 break
-            obs = torch.from_numpy(self.obs[self.low.obs_mode][running])
-            current = None
-            if self.embedder is not None:
-                current = torch.from_numpy(self.embedder.embed(self.obs[self.embedder.needs][running]))
+            views = {mode: self.obs[mode][running] for mode in self.low_modes}
             low_actions = np.full(self.n_envs, PAUSE, np.int64)
-            low_actions[running] = self.low.act(obs, goals[running], self.cond_scale, self.low_deterministic,
-                                                generator=self.generator, current=current).numpy()
+            low_actions[running] = low_level_actions(self.low, self.embedder, views, goals[running], self.cond_scale,
+                                                     self.low_deterministic, self.generator).numpy()
             self._env_step(low_actions)
         return self._end_transition()
