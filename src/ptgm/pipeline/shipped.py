@@ -85,6 +85,7 @@ def install_shipped(at: Pretrained, log: Callable[[str], None] = print, source: 
             raise ConfigError(f"{at.root} holds another version of the shipped pre-training; use another --out")
         log(f"[pretrained] done already: the shipped models in {at.root}")
         return
+
     def holds_shipped(folder: str) -> bool:  # a copy an interrupted install already renamed into place
         return all(sha256_file(at.root / name) == digest for name, digest in manifest["files"].items()
                    if name.startswith(f"{folder}/") and (at.root / name).is_file())
