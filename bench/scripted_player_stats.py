@@ -19,14 +19,15 @@ from collections import Counter
 import numpy as np
 
 
-def run_episode(args: tuple[int, int, float, int, str]) -> dict:
-    world_seed, player_seed, random_action_prob, max_steps, perception = args
+def run_episode(args: tuple[int, int, float, int, str, str]) -> dict:
+    world_seed, player_seed, random_action_prob, max_steps, perception, choices = args
 
     from ptgm.envs import make_env
     from ptgm.envs.crafter.player import ScriptedPlayer
 
     env = make_env("crafter", obs_mode="symbolic", max_steps=max_steps)
-    player = ScriptedPlayer(seed=player_seed, random_action_prob=random_action_prob, perception=perception)
+    player = ScriptedPlayer(seed=player_seed, random_action_prob=random_action_prob, perception=perception,
+                            choices=choices)
     obs, info = env.reset(seed=world_seed)
     player.reset(env.unwrapped)
     steps, plan_time, terminated, truncated = 0, 0.0, False, False
@@ -58,11 +59,13 @@ def main() -> None:
     parser.add_argument("--random-action-prob", type=float, default=0.1)
     parser.add_argument("--perception", choices=("global", "local"), default="global",
                         help="what the player knows: the whole map, or only what is on screen now")
+    parser.add_argument("--choices", choices=("random", "greedy"), default="random",
+                        help="draw the next objective by weight, or take the heaviest")
     args = parser.parse_args()
 
     human = get_world("crafter").human_rates
-    jobs = [(args.seed * 100_003 + i, args.seed * 7_919 + i, args.random_action_prob, args.steps, args.perception)
-            for i in range(args.episodes)]
+    jobs = [(args.seed * 100_003 + i, args.seed * 7_919 + i, args.random_action_prob, args.steps, args.perception,
+             args.choices) for i in range(args.episodes)]
     t0 = time.time()
     if args.workers > 1:
         with mp.get_context("spawn").Pool(args.workers) as pool:

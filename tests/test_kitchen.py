@@ -195,5 +195,6 @@ def test_cli_tasks_and_bad_world(capsys):
 def test_the_crafter_players_settings_are_refused_for_kitchen():
     from ptgm.envs import make_player
 
-    with pytest.raises(ValueError, match="no --target-spread or --perception"):
-        make_player("scripted", 0, "kitchen", perception="local")
+    for setting in ({"perception": "local"}, {"choices": "greedy"}, {"target_spread": 1.0}):
+        with pytest.raises(ValueError, match="no --target-spread, --perception or --choices"):
+            make_player("scripted", 0, "kitchen", **setting)

@@ -22,10 +22,11 @@ from ptgm.envs.crafter.player.grid import TREE
 ACHIEVEMENTS = get_world("crafter").achievements
 
 
-def play(world_seed: int, player_seed: int, steps: int, prob: float = 0.1, stop_when=None, perception: str = "global"):
+def play(world_seed: int, player_seed: int, steps: int, prob: float = 0.1, stop_when=None, perception: str = "global",
+         choices: str = "random"):
     """Play up to `steps` steps; returns (player, unlocked achievement names, actions, observations)."""
     env = make_env("crafter", obs_mode="symbolic")
-    player = ScriptedPlayer(seed=player_seed, random_action_prob=prob, perception=perception)
+    player = ScriptedPlayer(seed=player_seed, random_action_prob=prob, perception=perception, choices=choices)
     obs, info = env.reset(seed=world_seed)
     player.reset(env.unwrapped)
     actions, observations = [], [obs]
@@ -93,7 +94,7 @@ def test_the_two_perceptions_play_differently_in_the_same_world() -> None:
 
 def test_never_told_a_task() -> None:
     params = list(inspect.signature(ScriptedPlayer.__init__).parameters)
-    assert params == ["self", "seed", "random_action_prob", "target_spread", "perception"]  # no task among them
+    assert params == ["self", "seed", "random_action_prob", "target_spread", "perception", "choices"]  # no task
     assert inspect.signature(ScriptedPlayer.__init__).parameters["random_action_prob"].default == 0.1
     assert ScriptedPlayer.name == "scripted"
     assert isinstance(make_player("scripted", 0), ScriptedPlayer)
@@ -270,3 +271,22 @@ def test_local_perception_sees_only_the_screen_and_still_plays() -> None:
 def test_unknown_perception_is_refused() -> None:
     with pytest.raises(ValueError, match="perception"):
         ScriptedPlayer(seed=0, perception="psychic")
+    with pytest.raises(ValueError, match="choices"):
+        ScriptedPlayer(seed=0, choices="dice")
+
+
+@pytest.mark.parametrize("perception", ["global", "local"])
+def test_greedy_choices_follow_from_the_game_alone(perception: str) -> None:
+    """Without random key presses, a greedy player's seed changes nothing: every choice is read off the game.
+    A drawing player with another seed plays differently in the same world."""
+    runs = {(choices, seed): play(5, seed, 600, prob=0.0, perception=perception, choices=choices)[2]
+            for choices in ("greedy", "random") for seed in (7, 8)}
+    assert runs["greedy", 7] == runs["greedy", 8]
+    assert runs["random", 7] != runs["random", 8]
+    assert runs["greedy", 7] != runs["random", 7]
+
+
+def test_greedy_local_player_climbs_the_early_tech_tree() -> None:
+    _, unlocked, actions, _ = play(4, 4, 1500, stop_when=lambda u: set(EARLY) <= u, perception="local",
+                                   choices="greedy")
+    assert set(EARLY) <= unlocked, f"missing {set(EARLY) - unlocked} after {len(actions)} steps"

@@ -43,6 +43,7 @@ class CollectConfig:
     random_action_prob: float = 0.1  # scripted player's chance of a random action
     target_spread: float = 0.0  # scripted player: 0 heads for the nearest tree/stone/water; s > 0 draws one, weight exp(-extra steps / s)
     perception: str = "global"  # scripted player: global reads the whole map; local acts only on what is on screen, as its clone
+    choices: str = "random"  # scripted player: random draws its next objective; greedy takes the heaviest, so the state decides
 
     def validate(self) -> None:
         check_paths_given(self, "out")
@@ -55,7 +56,8 @@ class CollectConfig:
         if self.random_action_prob > 1:
             raise ConfigError(f"--random-action-prob must be in [0, 1], got {self.random_action_prob}")
         # The player's own checks (its perception modes, say), before any write.
-        make_player(self.player, 0, self.world, self.random_action_prob, self.target_spread, self.perception)
+        make_player(self.player, 0, self.world, self.random_action_prob, self.target_spread, self.perception,
+                    self.choices)
 
     def resolved(self) -> CollectConfig:
         """This config with the world's defaults filled in: what the dataset records and resumes by."""
@@ -76,7 +78,7 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
     spec = get_world(cfg.world)
     env = make_env(cfg.world, obs_mode="pixels" if cfg.pixels else "symbolic", max_steps=cfg.max_episode_steps)
     player = make_player(cfg.player, player_seed, cfg.world, cfg.random_action_prob, cfg.target_spread,
-                         cfg.perception)
+                         cfg.perception, cfg.choices)
     obs, info = env.reset(seed=world_seed)
     player.reset(env.unwrapped)
     rec: dict[str, list] = {k: [] for k in ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations",
@@ -150,7 +152,8 @@ def header(cfg: CollectConfig) -> dict:
                          "random_action_prob": cfg.random_action_prob,
                          # recorded only when set, so datasets from before the setting still resume
                          **({"target_spread": cfg.target_spread} if cfg.target_spread else {}),
-                         **({"perception": cfg.perception} if cfg.perception != "global" else {})},
+                         **({"perception": cfg.perception} if cfg.perception != "global" else {}),
+                         **({"choices": cfg.choices} if cfg.choices != "random" else {})},
         "producer": provenance("ptgm collect", cfg),
     }
 

@@ -42,7 +42,7 @@ def make_env(
 
 
 def make_player(name: str, seed: int, world: str = "crafter", random_action_prob: float = 0.1,
-                target_spread: float = 0.0, perception: str = "global"):
+                target_spread: float = 0.0, perception: str = "global", choices: str = "random"):
     """A task-agnostic player for data collection: `reset(env)` after each reset, `act(obs, info) -> action`.
 
     Players are never told a downstream task. 'random' plays any world; the others are the world's own."""
@@ -51,7 +51,7 @@ def make_player(name: str, seed: int, world: str = "crafter", random_action_prob
         return RandomPlayer(seed, entry.spec.n_actions, entry.spec.action_shape)
     if name in entry.players:
         return entry.players[name](seed, random_action_prob=random_action_prob, target_spread=target_spread,
-                                   perception=perception)
+                                   perception=perception, choices=choices)
     valid = ["random", *entry.players]
     raise ValueError(f"unknown player {name!r} for world {world!r}; valid: {', '.join(valid)}")
 

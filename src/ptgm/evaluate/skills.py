@@ -55,8 +55,9 @@ class Skills:
         key = self.store.manifest.get("producer_key", {})
         settings = {"name": key.get("player", "random"), "random_action_prob": key.get("random_action_prob", 0.1),
                     "target_spread": key.get("target_spread", 0.0)}
-        if "perception" in key:
-            settings["perception"] = key["perception"]
+        for optional in ("perception", "choices"):
+            if optional in key:
+                settings[optional] = key[optional]
         return settings
 
 

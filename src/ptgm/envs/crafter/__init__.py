@@ -7,12 +7,12 @@ from ptgm.envs.tasks import builtin_tasks_path
 
 
 def scripted_player(seed: int, random_action_prob: float = 0.1, target_spread: float = 0.0,
-                    perception: str = "global"):
+                    perception: str = "global", choices: str = "random"):
     """The scripted task-agnostic player (`ptgm.envs.crafter.player`), imported when first asked for."""
     from ptgm.envs.crafter.player import ScriptedPlayer
 
     return ScriptedPlayer(seed, random_action_prob=random_action_prob, target_spread=target_spread,
-                          perception=perception)
+                          perception=perception, choices=choices)
 
 
 WORLD = World(spec=CRAFTER_SPEC, make_env=CrafterEnv, tasks_file=builtin_tasks_path(),

@@ -36,11 +36,11 @@ def _make_env(obs_mode: str = "symbolic", max_steps: int | None = None):
 
 
 def scripted_player(seed: int, random_action_prob: float = 0.1, target_spread: float = 0.0,
-                    perception: str = "global"):
+                    perception: str = "global", choices: str = "random"):
     """The scripted demonstrator (`ptgm.envs.kitchen.player`). Its imperfection is action noise, not random
     key presses, and it always sees the whole state: the Crafter player's settings are refused, not ignored."""
-    if target_spread != 0.0 or perception != "global":
-        raise ValueError("the kitchen player has no --target-spread or --perception (they are Crafter's)")
+    if target_spread != 0.0 or perception != "global" or choices != "random":
+        raise ValueError("the kitchen player has no --target-spread, --perception or --choices (they are Crafter's)")
     from ptgm.envs.kitchen.player import KitchenPlayer
 
     return KitchenPlayer(seed)

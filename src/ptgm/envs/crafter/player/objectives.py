@@ -29,6 +29,7 @@ class Player(Protocol):
     seen: np.ndarray  # cells it may target (seen on screen)
     dist: np.ndarray  # shortest-path cost to every cell this step
     rng: np.random.Generator
+    greedy: bool  # take the heaviest option instead of drawing one
     target_spread: float
     hurt_at: int
     no_shelter_until: int
@@ -38,6 +39,7 @@ class Player(Protocol):
     def go_to_near(self, goal: tuple[int, int], radius: int) -> Optional[int]: ...
     def step_into(self, cell: tuple[int, int], k: int) -> int: ...
     def draw_target(self, targets: np.ndarray) -> Optional[tuple[int, int]]: ...
+    def pick(self, weights: np.ndarray) -> int: ...
     def find_pocket(self) -> Optional[tuple]: ...
     def critical(self) -> int: ...
     def is_night(self) -> bool: ...
@@ -152,8 +154,7 @@ class Explore(Objective):
         w = np.where(cand, weights, 0.0).ravel()
         if w.sum() <= 0:
             w = cand.ravel().astype(float)
-        i = int(pl.rng.choice(w.size, p=w / w.sum()))
-        return divmod(i, pl.w.shape[1])
+        return divmod(pl.pick(w), pl.w.shape[1])
 
     def step(self, pl: Player) -> Optional[int]:
         g = self.goal
@@ -307,7 +308,7 @@ class Garden(Objective):
             a = pl.go_to_near(self.plant_pos, 3)
             return a if a not in (None, ACT) else NOOP
         # Pass the time usefully: look for saplings on nearby grass, or idle.
-        if pl.rng.random() < 0.5:
+        if pl.greedy or pl.rng.random() < 0.5:
             return DO if nav.WALKABLE[w.mat_at(w.facing_tile())] else NOOP
         return NOOP
 

@@ -7,6 +7,10 @@ ends, succeeds, times out or becomes impossible, it draws the next one at random
 those that make sense in its state, needs first. With probability ``random_action_prob``
 it presses a uniformly random key instead (never a step into lava).
 
+With ``choices="greedy"`` it takes the heaviest option wherever it would draw one (objective, exploration
+goal, amounts, temperament), so that what it does follows from the game state, not from a hidden draw; only
+its random key presses stay random.
+
 It is never told a downstream task: behaviour depends only on the game state and its rng.
 """
 
@@ -26,6 +30,10 @@ from ptgm.envs.crafter.player.moves import ACT, Mover
 from ptgm.envs.crafter.player.objectives import Explore, Garden, Interact, Objective, Sleep
 from ptgm.envs.crafter.player.perception import CREATURE_SIGHT, PERCEPTIONS, VIEW_X, VIEW_Y, World, cells_mask, walled_in
 
+# random: draw the next objective, exploration goal, amounts and temperament; greedy: take the heaviest option
+# and middle amounts, so the choice is one the clone can read off the game state.
+CHOICES = ("random", "greedy")
+
 TABLE_WOOD = constants.place["table"]["uses"]["wood"]
 FURNACE_STONE = constants.place["furnace"]["uses"]["stone"]
 PLACEABLE = nav.lut([GRASS, SAND, PATH])
@@ -44,7 +52,10 @@ class ScriptedPlayer(Mover):
     name = "scripted"
 
     def __init__(self, seed: int, random_action_prob: float = 0.1, target_spread: float = 0.0,
-                 perception: str = "global") -> None:
+                 perception: str = "global", choices: str = "random") -> None:
+        if choices not in CHOICES:
+            raise ValueError(f"unknown choices {choices!r}; valid: {', '.join(CHOICES)}")
+        self.greedy = choices == "greedy"
         if perception not in PERCEPTIONS:
             raise ValueError(f"unknown perception {perception!r}; valid: {', '.join(PERCEPTIONS)}")
         self.perception = perception
@@ -78,14 +89,14 @@ class ScriptedPlayer(Mover):
         self.still = 0
         self.planted: list[tuple[int, int]] = []
         # Per-episode temperament, so episodes differ in how cautious the player is.
-        self.thirst_at = int(self.rng.integers(3, 6))
-        self.hunger_at = int(self.rng.integers(3, 6))
-        self.tired_at = int(self.rng.integers(2, 5))
-        self.hurt_at = int(self.rng.integers(3, 6))
+        self.thirst_at = self.amount(3, 6)
+        self.hunger_at = self.amount(3, 6)
+        self.tired_at = self.amount(2, 5)
+        self.hurt_at = self.amount(3, 6)
         # Daylight at which it heads for shelter, and at which it leaves in the morning:
         # zombies start spawning below ~0.83 and the night's crowd despawns only above it.
-        self.dusk = float(self.rng.uniform(0.6, 0.8))
-        self.dawn = float(self.rng.uniform(0.9, 0.98))
+        self.dusk = 0.7 if self.greedy else float(self.rng.uniform(0.6, 0.8))
+        self.dawn = 0.94 if self.greedy else float(self.rng.uniform(0.9, 0.98))
         self.no_shelter_until = 0
         self.objective_log = []
 
@@ -109,6 +120,18 @@ class ScriptedPlayer(Mover):
         if a is None:
             a = self._run_objective()
         return self._safe(a)
+
+    # -- choices ----------------------------------------------------------------------
+
+    def pick(self, weights: np.ndarray) -> int:
+        """Index of one option: drawn by weight, or the heaviest (the first among equals) when greedy."""
+        if self.greedy:
+            return int(np.argmax(weights))
+        return int(self.rng.choice(len(weights), p=weights / weights.sum()))
+
+    def amount(self, low: int, high: int) -> int:
+        """An integer in [low, high): drawn, or the middle one when greedy."""
+        return (low + high - 1) // 2 if self.greedy else int(self.rng.integers(low, high))
 
     # -- perception -------------------------------------------------------------------
 
@@ -281,7 +304,7 @@ class ScriptedPlayer(Mover):
         need = self._need()
         if need is not None:
             self._start(self._need_objective(need))
-        elif cur is not None and self.rng.random() < 0.002:
+        elif cur is not None and not self.greedy and self.rng.random() < 0.002:
             # Occasional change of mind, so trajectories are not one fixed script.
             self.objective = None
 
@@ -301,12 +324,12 @@ class ScriptedPlayer(Mover):
         return lambda pl: cells_mask(pl.w.shape, getattr(pl.w, kind), pl.w.pos, CREATURE_SIGHT)
 
     def _drink(self) -> Objective:
-        goal = int(self.rng.integers(8, 10))
+        goal = self.amount(8, 10)
         return Interact("drink", self._mat_targets(WATER), DO,
                         lambda pl: pl.w.inv["drink"] >= goal, explore_for="any", commit=True)
 
     def _eat(self) -> Objective:
-        goal = int(self.rng.integers(6, 10))
+        goal = self.amount(6, 10)
         start_cow = self.w.ach["eat_cow"]
         start_plant = self.w.ach["eat_plant"]
 
@@ -445,19 +468,19 @@ class ScriptedPlayer(Mover):
         next_tool = next((t for t in ("wood_pickaxe", "stone_pickaxe", "iron_pickaxe") if not inv[t]), None)
         # Materials in hand for the next pickaxe: making it is what a person does next.
         make_w = lambda item: 3.0 * (READY if item == next_tool else 1.0)  # noqa: E731
-        wood_goal = int(rng.integers(4, 10))
+        wood_goal = self.amount(4, 10)
         if inv["wood"] < 9:
             low = inv["wood"] < 4
             want((4.0 if low else 1.0) * drive("wood"), "collect_wood",
                  lambda: self._collect("wood", TREE, wood_goal, "grass"))
-        if inv["wood"] >= TABLE_WOOD and (not near_table or rng.random() < 0.05):
+        if inv["wood"] >= TABLE_WOOD and (not near_table or (not self.greedy and rng.random() < 0.05)):
             want(2.0 if not near_table else 0.2, "place_table", lambda: self._place("table", PLACE_TABLE, None))
         for tool, act in (("pickaxe", nav.MAKE_WOOD_PICKAXE), ("sword", nav.MAKE_WOOD_SWORD)):
             item = f"wood_{tool}"
             if has("wood") and not has(item) and (near_table or inv["wood"] >= TABLE_WOOD + 1):
                 want(make_w(item), f"make_{item}", lambda i=item, a=act: self._make(i, a))
         if has("wood_pickaxe"):
-            stone_goal = int(rng.integers(3, 10))
+            stone_goal = self.amount(3, 10)
             if inv["stone"] < 9:
                 want((2.0 if inv["stone"] < 5 else 0.5) * drive("stone"), "collect_stone",
                      lambda: self._collect("stone", STONE, stone_goal, "mountain"))
@@ -494,11 +517,11 @@ class ScriptedPlayer(Mover):
                 explore_for="none", timeout=150))
         growing = [o for o in w.plants if not o.ripe and self.seen[int(o.pos[0]), int(o.pos[1])]]
         if growing:
-            o = growing[int(rng.integers(len(growing)))]
+            o = growing[0 if self.greedy else int(rng.integers(len(growing)))]
             want(0.6, "eat_plant", lambda: Garden((int(o.pos[0]), int(o.pos[1]))))
         if has("stone"):
             water = self._mat_targets(WATER)(self)
-            if water.any() and rng.random() < 0.7:
+            if water.any() and (self.greedy or rng.random() < 0.7):
                 want(0.4, "place_stone", lambda: self._place(
                     "stone", PLACE_STONE, None, self._mat_targets(WATER), kind="face"))
             else:
@@ -515,7 +538,5 @@ class ScriptedPlayer(Mover):
         if inv["energy"] < 9 and inv["stone"] >= 2:
             want(0.3, "wake_up", Sleep)
         want(0.8, None, lambda: Explore(
-            "mountain" if has("wood_pickaxe") and rng.random() < 0.6 else "any", int(rng.integers(30, 120))))
-        weights = np.array([o[0] for o in options])
-        i = int(rng.choice(len(options), p=weights / weights.sum()))
-        return options[i][1]()
+            "mountain" if has("wood_pickaxe") and (self.greedy or rng.random() < 0.6) else "any", self.amount(30, 120)))
+        return options[self.pick(np.array([o[0] for o in options]))][1]()
