@@ -7,7 +7,9 @@ Prints one table:
 - for the demonstrator (the recorded player), the clone (low-level policy, null goal) and zero-shot PTGM
   (a prior-drawn code every --low-level-steps steps), on the same fresh worlds of the plain game (the
   world's own step limit, 10,000 for Crafter): Crafter score, median life, share of lives ending in the
-  dark, wood and stone pickaxe rates, and what ended the lives (`ptgm.evaluate.skills`);
+  dark, wood and stone pickaxe rates, what ended the lives, and the first night (`ptgm.evaluate.skills`):
+  the share of lives that outlast the first day ("night"), of those that see dusk the share holding two
+  stone or more then ("stone"), and the share of the night's dark steps spent asleep and walled in ("shelter");
 - `ptgm eval-low` reach at 10 and 50 steps for a random, the unconditional and the goal-conditioned policy,
   and the goal's ratio to unconditional (fresh, validation and reachable starts, all codes);
 - the low-level policy's validation recall of each craft and place action (`ptgm train-low`'s metrics).
@@ -94,11 +96,12 @@ def main() -> None:
     print(f"{args.run}: {args.episodes} fresh worlds per agent, plain game, k = {args.low_level_steps} "
           f"({result['seconds']['play']:.0f} s)")
     print(f"{'agent':<13} {'score %':>8} {'median life':>12} {'dark':>6} {'wood pickaxe':>13} {'stone pickaxe':>14}"
-          "  ends")
+          f" {'night':>6} {'stone':>6} {'shelter':>8}  ends")
     for agent in args.agents:
         r = result[agent]
         print(f"{agent:<13} {r['score']:>8.1f} {r['median_life']:>12.0f} {r['dark_share']:>6.2f} "
-              f"{r['wood_pickaxe']:>13.2f} {r['stone_pickaxe']:>14.2f}  "
+              f"{r['wood_pickaxe']:>13.2f} {r['stone_pickaxe']:>14.2f} {r['first_night']:>6.2f} "
+              f"{r['stone_at_dusk']:>6.2f} {r['sheltered']:>8.2f}  "
               + ", ".join(f"{k} {v}" for k, v in list(r["causes"].items())[:4]))
     for k, row in result.get("reach", {}).items():
         ratio = row["goal"] / row["unconditional"] if row["unconditional"] else float("nan")

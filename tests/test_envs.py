@@ -151,6 +151,30 @@ def test_ending_says_timeout_or_the_death_cause_and_whether_it_is_dark():
     assert ending["dark"] and ending["cause"] in ("starved:food", "zombie", "arrow")
 
 
+def test_night_state_says_dark_asleep_walled_in_and_stone():
+    from crafter import objects
+
+    env = CrafterEnv()
+    env.reset(seed=3)
+    game, player = env.crafter, env.crafter._player
+    for obj in list(game._world.objects):
+        if obj is not player:
+            game._world.remove(obj)
+    x, y = (int(v) for v in player.pos)
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):  # open ground all round
+        game._world[(x + dx, y + dy)] = "grass"
+    assert env.night_state() == {"dark": False, "asleep": False, "walled_in": False, "stone": 0}
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):  # stone all round: a pocket of one cell
+        game._world[(x + dx, y + dy)] = "stone"
+    player.inventory["stone"] = 3
+    player.sleeping = True
+    game._world.daylight = 0.2
+    assert env.night_state() == {"dark": True, "asleep": True, "walled_in": True, "stone": 3}
+    game._world[(x + 1, y)] = "path"  # a pocket of two cells with a zombie in it is no shelter
+    game._world.add(objects.Zombie(game._world, (x + 1, y), player))
+    assert env.night_state()["walled_in"] is False
+
+
 @pytest.mark.parametrize("obs_mode", ["symbolic", "pixels"])
 def test_worlds_generated_ahead_are_the_worlds_resets_build(obs_mode):
     def play(ahead: bool) -> list:

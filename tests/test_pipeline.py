@@ -411,6 +411,29 @@ def test_skill_table_plays_each_agent_on_the_same_worlds(tiny_run):
         play("oracle", skills, worlds=[5], seed=0)
 
 
+def test_skill_table_follows_the_first_night(tiny_run):
+    """Lives played past the first day: whoever outlives it has seen the dark and counts as surviving it, the
+    sheltered steps are dark steps, and `summarise` aggregates exactly what the lives recorded."""
+    from ptgm.evaluate.skills import Skills, play, summarise
+
+    _, out, _ = tiny_run
+    layout = Pretrained(out)
+    skills = Skills.load(layout.data, layout.codebook, layout.low, layout.prior)
+    lives = play("demonstrator", skills, worlds=[5, 6, 7, 8], seed=0, max_steps=320)
+    for life in lives:
+        night = life["first_night"]
+        assert night["survived"] == (life["length"] > 300 or (life["length"] == 300 and life["cause"] == "timeout"))
+        assert 0 <= night["sheltered_steps"] <= night["dark_steps"] <= 300
+        assert (night["stone_at_dusk"] is None) == (night["dark_steps"] == 0)
+        if night["survived"]:
+            assert night["dark_steps"] > 0  # the first night falls before step 300
+    row = summarise(lives, get_world("crafter").achievements)
+    assert row["first_night"] == pytest.approx(np.mean([life["first_night"]["survived"] for life in lives]))
+    dusk = [life["first_night"] for life in lives if life["first_night"]["dark_steps"]]
+    assert row["sheltered"] == pytest.approx(np.mean([n["sheltered_steps"] / n["dark_steps"] for n in dusk]))
+    assert row["stone_at_dusk"] == pytest.approx(np.mean([n["stone_at_dusk"] >= 2 for n in dusk]))
+
+
 def test_skill_quality_bench_prints_one_json_object(tiny_run):
     _, out, _ = tiny_run
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "skill_quality.py"), "--run", str(out), "--episodes", "2",
@@ -418,7 +441,8 @@ def test_skill_quality_bench_prints_one_json_object(tiny_run):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     for agent in ("demonstrator", "clone", "zero_shot"):
-        assert {"score", "median_life", "dark_share", "wood_pickaxe", "stone_pickaxe"} <= set(result[agent])
+        assert {"score", "median_life", "dark_share", "wood_pickaxe", "stone_pickaxe", "first_night", "stone_at_dusk",
+                "sheltered"} <= set(result[agent])
     for steps in ("10", "50"):
         saved = json.loads((out / "skill_quality" / f"eval_low_{steps}.json").read_text())
         assert saved["config"]["steps"] == int(steps)

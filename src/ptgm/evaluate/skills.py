@@ -9,7 +9,9 @@ Three agents play the same fresh worlds of the plain game (no task, the world's 
 
 Per episode it records what was unlocked, the length of the life and whether it ended in the dark, so
 that the summary gives the Crafter score, the median life, the share of lives ending in the dark and the
-rate of each achievement. Offline validation accuracy hides what matters here: a clone that predicts most
+rate of each achievement. The first night, where clones die, is followed step by step: whether the life
+outlasts the first day, how much stone the player holds when darkness falls, and the share of the
+first night's dark steps it spends asleep and walled in (the demonstrator's way through it). Offline validation accuracy hides what matters here: a clone that predicts most
 recorded actions can still die in its first night, because its own states are not the recorded ones.
 All environments of an agent step together, one forward pass a step.
 """
@@ -26,6 +28,7 @@ import torch
 
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import env_obs_mode, get_world, make_env, make_player, score_from_rates
+from ptgm.envs.crafter.env import DAY_LENGTH
 from ptgm.goals.codebook import Codebook
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
@@ -63,8 +66,9 @@ class Skills:
 
 def play(agent: str, pre: Skills, worlds: list[int], seed: int, low_level_steps: int = 10,
          max_steps: int | None = None) -> list[dict[str, Any]]:
-    """One life per world seed; returns per life its `length`, `dark` (ended in the dark), `cause` and
-    `unlocked` (bool per achievement)."""
+    """One life per world seed; returns per life its `length`, `dark` (ended in the dark), `cause`, `unlocked`
+    (bool per achievement) and `first_night`: `dark_steps` and `sheltered_steps` (asleep and walled in) of the
+    first day, `stone_at_dusk` (None if the life never saw the dark) and `survived` (lived past the first day)."""
     if agent not in AGENTS:
         raise ValueError(f"unknown agent {agent!r}; valid: {', '.join(AGENTS)}")
     world = pre.low.world
@@ -90,6 +94,8 @@ def play(agent: str, pre: Skills, worlds: list[int], seed: int, low_level_steps:
         return torch.from_numpy(np.stack([info["symbolic"] for info in batch_infos]))
 
     results: list[dict[str, Any] | None] = [None] * len(envs)
+    nights: list[dict[str, Any]] = [{"dark_steps": 0, "sheltered_steps": 0, "stone_at_dusk": None, "survived": False}
+                                    for _ in envs]
     t = 0
     while any(r is None for r in results):
         alive = np.flatnonzero([r is None for r in results])
@@ -111,22 +117,40 @@ def play(agent: str, pre: Skills, worlds: list[int], seed: int, low_level_steps:
             actions = dict(zip(alive.tolist(), chosen.tolist()))
         for i, a in actions.items():
             obs[i], _, terminated, truncated, infos[i] = envs[i].step(int(a))
+            night = nights[i]
+            if t < DAY_LENGTH:
+                state = envs[i].unwrapped.night_state()
+                if state["dark"]:
+                    if night["stone_at_dusk"] is None:
+                        night["stone_at_dusk"] = state["stone"]
+                    night["dark_steps"] += 1
+                    night["sheltered_steps"] += state["asleep"] and state["walled_in"]
+            if t + 1 == DAY_LENGTH and not terminated:
+                night["survived"] = True
             if terminated or truncated:
                 results[i] = {"length": t + 1, **envs[i].unwrapped.ending(terminated),
-                              "unlocked": infos[i]["unlocked"].copy()}
+                              "unlocked": infos[i]["unlocked"].copy(), "first_night": night}
         t += 1
     return results  # type: ignore[return-value]
 
 
 def summarise(lives: list[dict[str, Any]], achievements: tuple[str, ...]) -> dict[str, Any]:
-    """Crafter score (percent), median life, share of lives ending in the dark, what ended them (most common
-    first) and each achievement's rate."""
+    """Crafter score (percent), median life, share of lives ending in the dark, the first night's measures
+    (`first_night`, `stone_at_dusk`, `sheltered`: see `play`), what ended the lives (most common first) and each
+    achievement's rate."""
     unlocked = np.stack([life["unlocked"] for life in lives])
     rates = unlocked.mean(axis=0)
     lengths = np.array([life["length"] for life in lives])
     causes = Counter(life["cause"] for life in lives)
+    nights = [life["first_night"] for life in lives]
+    dusk = [n for n in nights if n["stone_at_dusk"] is not None]
     return {"score": score_from_rates(100.0 * rates), "median_life": float(np.median(lengths)),
             "dark_share": float(np.mean([life["dark"] for life in lives])), "lives": len(lives),
+            # the first night: share of lives that outlast it; of those that saw it fall, the share holding two
+            # stone or more at dusk, and the mean share of its dark steps spent asleep and walled in
+            "first_night": float(np.mean([n["survived"] for n in nights])),
+            "stone_at_dusk": float(np.mean([n["stone_at_dusk"] >= 2 for n in dusk])) if dusk else float("nan"),
+            "sheltered": float(np.mean([n["sheltered_steps"] / n["dark_steps"] for n in dusk])) if dusk else float("nan"),
             "causes": dict(causes.most_common()),
             "rates": {name: float(r) for name, r in zip(achievements, rates)}}
 

@@ -32,6 +32,8 @@ from ptgm.envs.base import OBS_MODES, SymbolicLayout, WorldSpec
 VIEW = 9
 # Daylight below which an ending counts as "in the dark" (the first night is darkest at step 210).
 DARK = 0.5
+# Steps in one of Crafter's days: the first night is over by then.
+DAY_LENGTH = 300
 _FACINGS = {(-1, 0): 0, (1, 0): 1, (0, -1): 2, (0, 1): 3}
 _ID_NAMES = (
     "none", "water", "grass", "stone", "path", "sand", "tree", "lava", "coal", "iron", "diamond",
@@ -227,6 +229,18 @@ class CrafterEnv(gym.Env):
             return "arrow"
         empty = [k for k in ("food", "drink", "energy") if player.inventory[k] == 0]
         return "starved:" + "+".join(empty) if empty else "other"
+
+    def night_state(self) -> dict[str, Any]:
+        """How the player is spending the night: whether it is `dark` (daylight below `DARK`), whether it is
+        `asleep`, whether it is `walled_in` (a closed pocket no zombie or skeleton can walk into, as the scripted
+        player builds one) and how much `stone` it holds (what walls are made of)."""
+        from ptgm.envs.crafter.player.perception import World, walled_in
+
+        snapshot = World(self.crafter)
+        snapshot.refresh()
+        player = self.crafter._player
+        return {"dark": bool(self.crafter._world.daylight < DARK), "asleep": bool(player.sleeping),
+                "walled_in": walled_in(snapshot), "stone": int(player.inventory["stone"])}
 
     def ending(self, terminated: bool) -> dict[str, Any]:
         """How the episode just ended: in the dark or not (daylight below `DARK`) and its `cause`, the
