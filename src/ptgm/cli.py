@@ -29,8 +29,14 @@ def _collect(args: argparse.Namespace) -> None:
 
     frames = PRESETS[args.preset] if args.preset else args.frames
     cfg = from_args(CollectConfig, args, frames=frames)
-    out = collect(cfg)
+    out = collect(cfg, make_driver=_clone_driver() if cfg.driver is not None else None)
     print(f"dataset: {out}")
+
+
+def _clone_driver():
+    from ptgm.pretrain.dagger import clone_driver
+
+    return clone_driver
 
 
 def _split(args: argparse.Namespace) -> None:

@@ -10,6 +10,13 @@ playing it with its share); episodes beyond the budget are discarded.
 
 A collection that is interrupted and started again continues after the committed episodes
 (rewriting any episode file written but not committed) and never duplicates or loses one.
+
+With a `driver` (a policy, say the clone of this very player: `ptgm.pretrain.dagger`), the driver and the
+player take turns in stretches: the player keeps playing along on every step (so its objectives follow
+the game), but in the driver's stretches the driver's action is the one taken, and recorded as not the
+player's choice (`noise`). What the player does on taking over is then a demonstration from the states its
+clone drifts into, which plain demonstrations never show: expert takeover, as in HG-DAgger (Kelly et al.,
+2019). The player is still never told a task.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import multiprocessing as mp
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Callable, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -25,7 +33,7 @@ from tqdm import tqdm
 from ptgm.data.store import DatasetError, DatasetWriter, EpisodeInfo, episode_id, write_episode
 from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given
 from ptgm.envs import PLAYERS, WORLDS, get_world, make_env, make_player
-from ptgm.io import folder_lock, provenance
+from ptgm.io import folder_lock, provenance, sha256_file
 
 PRESETS = {"small": 50_000, "full": 1_000_000}
 
@@ -44,6 +52,9 @@ class CollectConfig:
     target_spread: float = 0.0  # scripted player: 0 heads for the nearest tree/stone/water; s > 0 draws one, weight exp(-extra steps / s)
     perception: str = "global"  # scripted player: global reads the whole map; local acts only on what is on screen, as its clone
     choices: str = "random"  # scripted player: random draws its next objective; greedy takes the heaviest, so the state decides
+    driver: str | None = None  # a low-level policy folder whose clone (null goal) takes turns with the player; its steps are not the player's choices
+    driver_share: float = 0.5  # with --driver: the expected share of steps the driver takes
+    driver_stretch: int = 20  # with --driver: mean length of each turn, in steps (drawn geometric)
 
     def validate(self) -> None:
         check_paths_given(self, "out")
@@ -53,8 +64,14 @@ class CollectConfig:
         if self.max_episode_steps is not None:
             check_at_least(self, 1, "max_episode_steps")
         check_at_least(self, 0, "seed", "random_action_prob", "target_spread")
+        check_at_least(self, 1, "driver_stretch")
         if self.random_action_prob > 1:
             raise ConfigError(f"--random-action-prob must be in [0, 1], got {self.random_action_prob}")
+        if not 0 <= self.driver_share <= 1:
+            raise ConfigError(f"--driver-share must be in [0, 1], got {self.driver_share}")
+        if self.driver is not None and self.player == "random":
+            raise ConfigError("--driver takes turns with a player whose choices are worth learning; the random player "
+                              "has none (use --player scripted)")
         # The player's own checks (its perception modes, say), before any write.
         make_player(self.player, 0, self.world, self.random_action_prob, self.target_spread, self.perception,
                     self.choices)
@@ -72,13 +89,46 @@ def episode_seeds(seed: int, index: int) -> tuple[int, int]:
     return int(world) & 0x7FFFFFFF, int(player)
 
 
-def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
+class Driver(Protocol):
+    """A policy that takes turns with the player (`CollectConfig.driver`): one action per observation."""
+
+    def act(self, obs: Any, info: dict) -> int: ...
+
+
+# Builds the driver of `CollectConfig.driver` for one episode: (folder, seed) -> Driver. The data layer only
+# plays it; what it is (a trained policy) is known above (`ptgm.pretrain.dagger.clone_driver`).
+MakeDriver = Callable[[str, int], Driver]
+
+
+class Turns:
+    """Who acts: stretches of geometric length (mean `stretch`), each the driver's with probability `share`."""
+
+    def __init__(self, share: float, stretch: int, seed: int):
+        self.share, self.stretch = share, stretch
+        self.rng = np.random.default_rng([seed, 1])
+        self.left, self.driving = 0, False
+
+    def driver_acts(self) -> bool:
+        if self.left == 0:
+            self.driving = bool(self.rng.random() < self.share)
+            self.left = int(self.rng.geometric(1.0 / self.stretch))
+        self.left -= 1
+        return self.driving
+
+
+def run_episode(cfg: CollectConfig, index: int, budget: int, make_driver: MakeDriver | None = None) -> EpisodeInfo:
     """Play one episode of at most `budget` steps and write it; runs in a worker process."""
     world_seed, player_seed = episode_seeds(cfg.seed, index)
     spec = get_world(cfg.world)
     env = make_env(cfg.world, obs_mode="pixels" if cfg.pixels else "symbolic", max_steps=cfg.max_episode_steps)
     player = make_player(cfg.player, player_seed, cfg.world, cfg.random_action_prob, cfg.target_spread,
                          cfg.perception, cfg.choices)
+    driver = turns = None
+    if cfg.driver is not None:
+        if make_driver is None:
+            raise ConfigError("--driver needs a way to build the driver: run it as `ptgm collect --driver ...`")
+        driver = make_driver(cfg.driver, player_seed)
+        turns = Turns(cfg.driver_share, cfg.driver_stretch, player_seed)
     obs, info = env.reset(seed=world_seed)
     player.reset(env.unwrapped)
     rec: dict[str, list] = {k: [] for k in ("obs_symbolic", "obs_pixels", "actions", "rewards", "terminations",
@@ -98,8 +148,11 @@ def run_episode(cfg: CollectConfig, index: int, budget: int) -> EpisodeInfo:
             del rec[key]
     observe(obs, info)
     for t in range(budget):
-        action = player.act(obs, info)
-        rec["noise"].append(getattr(player, "last_noise", False))  # a random player has no choice to tell apart
+        action = player.act(obs, info)  # on every step, so that the player follows the game in the driver's turns
+        noise = getattr(player, "last_noise", False)  # a random player has no choice to tell apart
+        if turns is not None and turns.driver_acts():
+            action, noise = driver.act(obs, info), True
+        rec["noise"].append(noise)
         obs, reward, terminated, truncated, info = env.step(action)
         truncated = truncated or (t == budget - 1 and not terminated)
         rec["actions"].append(action)
@@ -132,9 +185,19 @@ def truncate_episode(cfg: CollectConfig, index: int, info: EpisodeInfo, steps: i
     return write_episode(cfg.out, index, arrays, info.env_seed, spec)
 
 
-def _worker(args: tuple[CollectConfig, int, int]) -> tuple[int, EpisodeInfo]:
-    cfg, index, budget = args
-    return index, run_episode(cfg, index, budget)
+def _worker(args: tuple[CollectConfig, int, int, MakeDriver | None]) -> tuple[int, EpisodeInfo]:
+    cfg, index, budget, make_driver = args
+    return index, run_episode(cfg, index, budget, make_driver)
+
+
+def driver_record(cfg: CollectConfig) -> dict:
+    """What identifies the driver in the dataset's producer key: its folder, the checksum of its config.json
+    (which holds its weights' checksum) and the turn settings."""
+    config = Path(cfg.driver) / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"--driver {cfg.driver}: no config.json there (give a low-level policy folder, RUN/low)")
+    return {"folder": str(cfg.driver), "config_sha256": sha256_file(config), "share": cfg.driver_share,
+            "stretch": cfg.driver_stretch}
 
 
 def header(cfg: CollectConfig) -> dict:
@@ -153,20 +216,24 @@ def header(cfg: CollectConfig) -> dict:
                          # recorded only when set, so datasets from before the setting still resume
                          **({"target_spread": cfg.target_spread} if cfg.target_spread else {}),
                          **({"perception": cfg.perception} if cfg.perception != "global" else {}),
-                         **({"choices": cfg.choices} if cfg.choices != "random" else {})},
+                         **({"choices": cfg.choices} if cfg.choices != "random" else {}),
+                         **({"driver": driver_record(cfg)} if cfg.driver is not None else {})},
         "producer": provenance("ptgm collect", cfg),
     }
 
 
-def collect(cfg: CollectConfig, progress: bool = True) -> Path:
-    """Collect until the dataset at `cfg.out` holds `cfg.frames` frames; resumes an existing one."""
+def collect(cfg: CollectConfig, progress: bool = True, make_driver: MakeDriver | None = None) -> Path:
+    """Collect until the dataset at `cfg.out` holds `cfg.frames` frames; resumes an existing one. `make_driver`
+    builds `cfg.driver` in each episode (needed when it is set)."""
     cfg.validate()
+    if cfg.driver is not None and make_driver is None:
+        raise ConfigError("--driver needs a way to build the driver: run it as `ptgm collect --driver ...`")
     cfg = cfg.resolved()
     with folder_lock(cfg.out):
-        return _collect(cfg, progress)
+        return _collect(cfg, progress, make_driver)
 
 
-def _collect(cfg: CollectConfig, progress: bool) -> Path:
+def _collect(cfg: CollectConfig, progress: bool, make_driver: MakeDriver | None) -> Path:
     writer = DatasetWriter(cfg.out, header(cfg))
     done = writer.committed
     if [e.id for e in done] != [episode_id(i) for i in range(len(done))]:
@@ -192,7 +259,7 @@ def _collect(cfg: CollectConfig, progress: bool) -> Path:
         if budget <= 0:
             return None  # beyond the budget
         next_index += 1
-        return cfg, next_index - 1, budget
+        return cfg, next_index - 1, budget, make_driver
 
     ctx = mp.get_context("fork")
     with ctx.Pool(cfg.workers) if cfg.workers > 1 else _InlinePool() as pool:

@@ -19,7 +19,9 @@ def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
     actions = np.sum([e.action_counts for e in store.episodes], axis=0) if n else np.zeros(spec.n_actions)
     runs = store.manifest.get("collection_runs", [])
     random_presses = None
-    if store.records_noise and not spec.continuous:  # presses of action ids; a continuous world has none  # which presses were the player's random actions: read from the episode files
+    # Which presses were not the player's choices (its random actions, or a driver's): read from the episode
+    # files. Presses of action ids only; a continuous world has none.
+    if store.records_noise and not spec.continuous:
         random_presses = np.zeros(spec.n_actions, np.int64)
         for e in store.episodes:  # two small arrays each; the stages that train on them verify the checksums
             arrays = store.load(e.id, ["actions", "noise"], verify=False)
@@ -36,7 +38,7 @@ def dataset_stats(store: EpisodeStore) -> dict[str, Any]:
         "human_crafter_score": score_from_rates(spec.human_rates) if spec.human_rates else None,
         "action_histogram": None if spec.continuous else dict(
             zip(spec.action_names, (actions / max(actions.sum(), 1)).tolist())),
-        # Per action: (presses the player chose, presses that were its random actions); None if not recorded.
+        # Per action: (presses the player chose, presses that were not its choice); None if not recorded.
         "action_origin": None if random_presses is None else {
             name: (int(total - rnd), int(rnd)) for name, total, rnd in zip(spec.action_names, actions, random_presses)},
         "collection_fps": sum(r["frames"] for r in runs) / seconds if seconds > 0 else None,
@@ -65,7 +67,8 @@ def format_stats(stats: dict[str, Any]) -> str:
     if stats.get("action_origin"):
         origin = stats["action_origin"]
         share = sum(r for _, r in origin.values()) / max(sum(c + r for c, r in origin.values()), 1)
-        lines.append(f"random actions {100 * share:.1f}% of steps (not imitated by train-low); presses chosen/random:")
+        lines.append(f"not the player's choice (random or a driver's) {100 * share:.1f}% of steps, not imitated by "
+                     "train-low; presses chosen/not:")
         lines.append("  " + "  ".join(f"{k}:{c}/{r}" for k, (c, r) in origin.items()))
     return "\n".join(lines)
 

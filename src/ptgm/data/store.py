@@ -18,8 +18,9 @@ Per episode, with T the number of actions (observations are one longer, as in Mi
     inventory     (T+1, I) uint8
     achievements  (T, A) bool      which achievements happened on each step
     player_pos    (T+1, 2) int16   only in worlds with a map
-    noise         (T,) bool        the action was the player's injected random action, not its choice
-                                   (only in datasets whose manifest says `records_noise`)
+    noise         (T,) bool        the action was not the player's choice: its injected random action, or
+                                   a driver's (`ptgm collect --driver`); only in datasets whose manifest
+                                   says `records_noise`
 
 Episode files are written atomically and listed in the manifest only once complete, so a dataset
 interrupted mid-collection is always valid. Reading checks each file's checksum and shapes and

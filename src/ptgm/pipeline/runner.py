@@ -73,12 +73,13 @@ def pretrain(cfg: RunConfig, at: Pretrained, log: Callable[[str], None] = print)
     from ptgm.evaluate.eval_low import eval_low, format_results
     from ptgm.goals.build import build_codebook
     from ptgm.goals.learned import format_encoder_result, train_encoder
+    from ptgm.pretrain.dagger import clone_driver
     from ptgm.pretrain.train_low import train_low
     from ptgm.pretrain.train_prior import train_prior
 
     c = pretrain_configs(cfg, at)
     run_stage("collect", at.data, collect_record(c["collect"], cfg.val_frames), lambda: (
-        collect(c["collect"]), split_dataset(EpisodeStore(at.data), cfg.val_frames, -1, cfg.seed)), log)
+        collect(c["collect"], make_driver=clone_driver), split_dataset(EpisodeStore(at.data), cfg.val_frames, -1, cfg.seed)), log)
     stats = dataset_stats(EpisodeStore(at.data))
     log(format_stats(stats))
     plot_stats(stats, at.data / "stats.png")  # where `ptgm data stats` puts it
