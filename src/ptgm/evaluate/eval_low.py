@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from ptgm.config import ConfigError, check_at_least, check_paths_given
 from ptgm.data.store import DatasetError, EpisodeStore
-from ptgm.envs import env_obs_mode, get_world, make_env
+from ptgm.envs import env_obs_mode, make_env
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import GoalEmbedder, embed_episode
 from ptgm.io import folder_lock, provenance, save_json

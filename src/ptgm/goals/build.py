@@ -11,8 +11,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given, check_positive, save_yaml
 from ptgm.data.store import MANIFEST, EpisodeStore
 from ptgm.envs import get_world
