@@ -113,14 +113,15 @@ def test_the_players_random_actions_are_marked_and_not_imitated(dataset, pixel_d
     assert 0.07 < recorded.noise.mean() < 0.13  # the scripted player's random_action_prob, 0.1
     random_play = EpisodeStore(pixel_dataset)  # a random player has no choice to tell its actions apart from
     assert not load_episodes(random_play, random_play.split_ids("train"), "symbolic", embedder).noise.any()
-    # `ptgm data stats` splits each action's presses into chosen and random ones.
+    # `ptgm data stats` splits each action's presses into the player's choices and the rest.
     from ptgm.data.stats import dataset_stats, format_stats
 
     stats = dataset_stats(store)
     noise = np.concatenate([store.load(e.id, ["noise"])["noise"] for e in store.episodes])
     assert sum(r for _, r in stats["action_origin"].values()) == noise.sum()
     assert sum(c + r for c, r in stats["action_origin"].values()) == store.num_frames
-    assert "random actions" in format_stats(stats)
+    share = 100 * noise.sum() / store.num_frames
+    assert f"not the player's choice (random or a driver's) {share:.1f}% of steps" in format_stats(stats)
 
     # One state seen 300 times: the player chose action 1 there; its random actions, 70% of the steps, were 2.
     rng = np.random.default_rng(0)
