@@ -54,7 +54,6 @@ LOW_LEVEL_FORMAT = "ptgm-low-level/2"
 _BUILD_KEYS = ("format", "world", "obs_mode", "goal_dim", "n_actions", "embedder", "hidden", "goal_input",
                "head", "weights_sha256")
 GOAL_INPUTS = ("relative", "absolute")
-HEADS = ("categorical", "gaussian")  # discrete action ids | continuous actions in [-1, 1]
 LOG_STD_BOUNDS = (-5.0, 1.0)  # the Gaussian head's log-std range: no collapse to a point, no noise beyond [-1, 1]
 # Floor on a goal feature's spread when standardising: features that barely vary in the data (rare
 # items) would otherwise turn tiny differences into huge inputs.
@@ -64,7 +63,7 @@ GOAL_CLIP_QUANTILES = (0.001, 0.999)
 
 
 def head_for(world: WorldSpec) -> str:
-    """The action head a world's actions need."""
+    """The action head a world's actions need: categorical over ids, or gaussian over [-1, 1] vectors."""
     return "gaussian" if world.continuous else "categorical"
 
 
