@@ -87,11 +87,18 @@ def observations(world: WorldSpec, obs: np.ndarray | Mapping[str, np.ndarray],
     for m, v in batch.items():
         if v.shape[1:] != shapes[m]:
             raise ValueError(f"{m} observations of shape {v.shape[1:]}, expected {shapes[m]}")
-    return batch, single_obs
+    # The world's own dtypes: bytes for grids and images, floats for a state vector (Kitchen).
+    dtypes = {"symbolic": np.dtype(world.symbolic_dtype), "pixels": np.dtype(np.uint8)}
+    return {m: np.ascontiguousarray(v, dtypes[m]) for m, v in batch.items()}, single_obs
+
+
+def _one(actions: np.ndarray) -> int | np.ndarray:
+    """The action of a batch of one: an int id, or a continuous action vector."""
+    return actions[0] if actions.ndim > 1 else int(actions[0])
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(array, np.uint8))
+    return torch.from_numpy(np.ascontiguousarray(array))  # in the world's dtype already (`observations`)
 
 
 def _copy_artefact(source: str | Path, target: Path, kind: str) -> None:
@@ -208,7 +215,7 @@ class LowLevel:
         views, single = observations(pre.world, obs, modes)
         actions = act_low(pre, views, goal_vectors(pre.codebook, goal, len(views[pre.low.obs_mode])),
                           self.cond_scale, deterministic, self.generator)
-        return (int(actions[0]) if single else actions), None
+        return (_one(actions) if single else actions), None
 
 
 def goal_vectors(codebook: Codebook, goal: int | np.ndarray | None, n: int) -> np.ndarray | None:
@@ -234,7 +241,6 @@ def act_low(pre: Pretraining, views: dict[str, np.ndarray], goals: np.ndarray | 
         obs = _tensor(views[pre.low.obs_mode])
         return pre.low.act(obs, torch.zeros(len(obs), pre.low.goal_dim), deterministic=deterministic,
                            generator=generator, unconditional=True).numpy()
-    views = {mode: np.ascontiguousarray(v, np.uint8) for mode, v in views.items()}
     return low_level_actions(pre.low, pre.embedder, views, torch.as_tensor(np.ascontiguousarray(goals)), cond_scale,
                              deterministic, generator).numpy()
 
@@ -475,7 +481,7 @@ class PTGM(_Agent):
         actions = act_low(pre, views, state.goal, float(self.settings.get("cond_scale", 0.0)),
                           bool(self.settings.get("low_deterministic", False)), self.generator)
         state.steps_left -= 1
-        return (int(actions[0]) if single else actions), state
+        return (_one(actions) if single else actions), state
 
     def _choose(self, views: dict[str, np.ndarray], deterministic: bool) -> tuple[np.ndarray, np.ndarray]:
         """(code, goal vector) per row: from the high-level policy, or zero-shot from the prior before `learn`."""
@@ -550,7 +556,7 @@ class FlatPPO(_Agent):
         views, single = observations(policy.world, obs, {policy.obs_mode})
         dist = policy.distribution(_tensor(views[policy.obs_mode]))
         actions = policy.sample(dist, deterministic, self.generator).numpy()
-        return (int(actions[0]) if single else actions), None
+        return (_one(actions) if single else actions), None
 
     @classmethod
     def load(cls, path: str | Path) -> "FlatPPO":

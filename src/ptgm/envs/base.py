@@ -88,6 +88,11 @@ class WorldSpec:
     def continuous(self) -> bool:
         return bool(self.action_shape)
 
+    @property
+    def state_vector(self) -> bool:
+        """Whether the symbolic observation is a float vector of measurements (no grid view, no items)."""
+        return self.symbolic_layout.view_size == 0 and np.dtype(self.symbolic_dtype).kind == "f"
+
 
 def score_from_rates(rates_percent: dict[str, float] | np.ndarray) -> float:
     """Crafter score: geometric mean of the per-achievement success rates (percent), with a +1 offset."""

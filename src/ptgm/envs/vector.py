@@ -36,10 +36,26 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from ptgm.envs import OBS_MODES, env_obs_mode, get_world, make_env
+from ptgm.envs import OBS_MODES, WorldSpec, env_obs_mode, get_world, make_env
 
-PAUSE = -1  # the action that holds an env still for one vector step
+PAUSE = -1  # the action that holds an env still for one vector step (a continuous action: all NaN)
 Obs = dict[str, np.ndarray]  # observation mode -> (N, ...) batch
+
+
+def is_pause(action) -> bool:
+    """Whether `action` is the pause: `PAUSE` for an action id, a vector of NaN for a continuous action (no real
+    action is NaN: the episode store refuses non-finite actions)."""
+    action = np.asarray(action)
+    if action.ndim == 0:
+        return int(action) == PAUSE
+    return bool(np.isnan(action).all())
+
+
+def pause_actions(world: WorldSpec, n: int) -> np.ndarray:
+    """A batch of `n` pauses, of the dtype and shape of `world`'s actions."""
+    if world.continuous:
+        return np.full((n, *world.action_shape), np.nan, np.float32)
+    return np.full(n, PAUSE, np.int64)
 
 
 class PausableEnv(gym.Wrapper):
@@ -56,7 +72,7 @@ class PausableEnv(gym.Wrapper):
         return obs, info
 
     def step(self, action):
-        if int(action) == PAUSE:
+        if is_pause(action):
             obs, info = self._last
             return obs, 0.0, False, False, {**info, "terminated": False, "truncated": False, "success": False}
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -277,9 +293,10 @@ class TaskVecEnv:
         return self.step_primitive(actions)
 
     def step_primitive(self, actions: np.ndarray) -> Transition:
-        """One env step with a primitive action per env; subclasses whose `step` means more keep this."""
+        """One env step with a primitive action per env (ids, or (N, *action_shape) floats in a continuous world);
+        subclasses whose `step` means more keep this."""
         self._begin_transition()
-        self._env_step(np.asarray(actions, np.int64))
+        self._env_step(np.asarray(actions, np.float32 if self.world.continuous else np.int64))
         return self._end_transition()
 
     def prepare_resets(self) -> None:
@@ -311,7 +328,8 @@ class TaskVecEnv:
     def _env_step(self, actions: np.ndarray) -> None:
         """One vector step; envs not running get `PAUSE`, whatever `actions` says."""
         running = self._running.copy()
-        actions = np.where(running, actions, PAUSE)
+        pause = pause_actions(self.world, self.n_envs)
+        actions = np.where(running.reshape(-1, *[1] * (pause.ndim - 1)), actions, pause)
         obs, reward, _, _, info = self.envs.step(actions)
         views = self._views(obs, info)
         reward = np.asarray(reward, np.float32)
@@ -358,7 +376,9 @@ class TaskVecEnv:
                           self._truncated, self._steps, self._final, self._episodes)
 
     def _views(self, obs: np.ndarray, info: dict, rows: np.ndarray | None = None) -> Obs:
-        views = {"symbolic": np.asarray(info["symbolic"], np.uint8)} if "symbolic" in self.obs_modes else {}
+        # The world's own dtype: a state vector of floats must not be cast to bytes.
+        views = {"symbolic": np.asarray(info["symbolic"], self.world.symbolic_dtype)} \
+            if "symbolic" in self.obs_modes else {}
         if "pixels" in self.obs_modes:
             views["pixels"] = np.asarray(obs, np.uint8)
         if rows is not None and "symbolic" in views and "symbolic" in self.obs:

@@ -87,10 +87,15 @@ class Start:
     where: str  # e.g. "seed 123" or "ep-000004 step 310"
 
 
-def fresh_starts(obs_mode: str, n: int, rng: np.random.Generator) -> list[Start]:
+def env_action(action: np.ndarray):
+    """One env's action as its world takes it: an int id, or the continuous vector itself."""
+    return action if np.ndim(action) else int(action)
+
+
+def fresh_starts(obs_mode: str, n: int, rng: np.random.Generator, world: str = "crafter") -> list[Start]:
     starts = []
     for seed in rng.integers(2**31 - 1, size=n):
-        env = make_env(obs_mode=obs_mode)
+        env = make_env(world, obs_mode=obs_mode)
         obs, info = env.reset(seed=int(seed))
         starts.append(Start("fresh", env, obs, info["symbolic"].copy(), f"seed {seed}"))
     return starts
@@ -117,11 +122,11 @@ def validation_starts(store: EpisodeStore, obs_mode: str, n: int, steps: int,
         info_ep = store.episode(ep_id)
         arrays = store.load(ep_id, ["actions", "obs_symbolic"])
         t = int(rng.integers(0, max(1, info_ep.length - steps)))  # leave room for K steps before the episode's end
-        env = make_env(obs_mode=obs_mode)
+        env = make_env(store.world, obs_mode=obs_mode)
         obs, info = env.reset(seed=info_ep.env_seed)
         replayed = np.array_equal(info["symbolic"], arrays["obs_symbolic"][0])
         for i, action in enumerate(arrays["actions"][:t]):
-            obs, _, _, _, info = env.step(int(action))
+            obs, _, _, _, info = env.step(env_action(action))
             if not np.array_equal(info["symbolic"], arrays["obs_symbolic"][i + 1]):
                 replayed = False
                 break
@@ -160,7 +165,7 @@ def reachable_starts(store: EpisodeStore, codebook: Codebook, codes: np.ndarray,
     for ep_id, wanted in sorted(chosen.items()):
         info_ep = store.episode(ep_id)
         arrays = store.load(ep_id, ["actions", "obs_symbolic"])
-        env = make_env(obs_mode=obs_mode)
+        env = make_env(store.world, obs_mode=obs_mode)
         obs, info = env.reset(seed=info_ep.env_seed)
         at: dict[int, list[int]] = {}
         for t, c in wanted:
@@ -173,7 +178,7 @@ def reachable_starts(store: EpisodeStore, codebook: Codebook, codes: np.ndarray,
                 pairs.append((Start("reachable", copy.deepcopy(env), obs, info["symbolic"].copy(),
                                     f"{ep_id} step {t}"), c))
             if t < max(at):
-                obs, _, _, _, info = env.step(int(arrays["actions"][t]))
+                obs, _, _, _, info = env.step(env_action(arrays["actions"][t]))
     return pairs, skipped
 
 
@@ -210,7 +215,9 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
     dist_final, dist_min = dist_start.copy(), dist_start.copy()
     alive = np.ones(len(envs), bool)
     for _ in tqdm(range(steps), desc=f"eval-low {mode}", unit="step", disable=not progress, leave=False):
-        if mode == "random":
+        if mode == "random" and policy.continuous:
+            actions = rng.uniform(-1.0, 1.0, (len(envs), *policy.action_shape)).astype(np.float32)
+        elif mode == "random":
             actions = rng.integers(policy.n_actions, size=len(envs))
         else:
             actions = policy.act(torch.from_numpy(policy_obs), goal_t, cond_scale, deterministic, gen,
@@ -218,7 +225,7 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
         for i, env in enumerate(envs):
             if not alive[i]:
                 continue
-            o, _, terminated, truncated, info = env.step(int(actions[i]))
+            o, _, terminated, truncated, info = env.step(env_action(actions[i]))
             obs[i], symbolic[i] = o, info["symbolic"]
             alive[i] = not (terminated or truncated)
         now_at_code, dist, current, block_dist_final = measure(symbolic, obs)
@@ -248,7 +255,7 @@ def _eval_low(cfg: EvalLowConfig, out: Path) -> dict[str, Any]:
 
     env_mode = env_obs_mode((policy.obs_mode, embedder.needs))
     rng = np.random.default_rng(cfg.seed)
-    fresh = fresh_starts(env_mode, cfg.episodes, rng)
+    fresh = fresh_starts(env_mode, cfg.episodes, rng, world.name)
     pairs = {"fresh": [(s, int(c)) for c in codes for s in fresh]}
     store, skipped = None, []
     if cfg.data is not None:

@@ -15,6 +15,11 @@ progress and place, computed from the symbolic observation alone (layout: `World
 
 For Crafter that is 16 + 19 + 19 + 2 = 56 values. `StateEmbedder.blocks` names the four parts
 (`inventory`, `view`, `near`, `time`), so that measures can say which part of a goal was reached.
+
+In a world whose symbolic observation is a float state vector (`WorldSpec.state_vector`: Kitchen),
+`state` is `StateSliceEmbedder`: one named part of that vector (`WorldSpec.state_slices`), by default
+`objects`, the 21 object joint positions PTGM-Kitchen uses as its goal. A goal then says where every
+object should be, not where the arm is: any arm pose with the kitchen in that state reaches it.
 """
 
 from __future__ import annotations
@@ -80,10 +85,41 @@ class StateEmbedder:
         return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+GOAL_STATE_SLICE = "objects"  # the part of a state vector that `state` takes as the goal (PTGM-Kitchen's)
+
+
+class StateSliceEmbedder:
+    """`state` in a state-vector world: the named slice `part` of the symbolic observation, as it is."""
+
+    name = "state"
+    needs = "symbolic"
+    blocks: dict[str, slice] = {}  # one part only: the whole goal
+
+    def __init__(self, world: WorldSpec, part: str = GOAL_STATE_SLICE):
+        if part not in world.state_slices:
+            raise ValueError(f"world {world.name!r} names no state slice {part!r}; it has: "
+                             f"{', '.join(world.state_slices) or 'none'}")
+        self.world, self.part = world, part
+        self.start, self.end = world.state_slices[part]
+        self.dim = self.end - self.start
+        self.size = world.symbolic_layout.size
+
+    def settings(self) -> dict[str, Any]:
+        # The slice's bounds too: a world whose layout moved would otherwise pass a codebook of other features.
+        return {"name": self.name, "world": self.world.name, "dim": self.dim, "part": self.part,
+                "slice": [self.start, self.end]}
+
+    def embed(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs)
+        if obs.ndim != 2 or obs.shape[1] != self.size:
+            raise ValueError(f"state embedder expects (B, {self.size}) state vectors, got {obs.shape}")
+        return obs[:, self.start : self.end].astype(np.float32)
+
+
 def make_embedder(name: str, world: WorldSpec, encoder_dir: str | Path | None = None) -> GoalEmbedder:
     """The embedder called `name`; `learned` needs the directory `ptgm train-encoder` wrote."""
     if name == "state":
-        return StateEmbedder(world)
+        return StateSliceEmbedder(world) if world.state_vector else StateEmbedder(world)
     if name == "learned":
         if encoder_dir is None:
             raise ValueError("the 'learned' embedder needs --encoder DIR (made by `ptgm train-encoder`)")

@@ -12,6 +12,9 @@ in the clip, what the inventory gained or spent, what the player faces and stand
 is night, and what the player owns. Frames come from the dataset's pixels when it has them;
 otherwise the episode is replayed from its seed (`replay_frames`), and if the replay diverges the
 symbolic view is drawn as a coloured grid instead.
+
+A world with neither pixels nor a grid view (Kitchen's state vector) has no frames to show: its codes
+get the scatter and the overview page, described by the subtasks done in the clip and before it.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ def describe_code(world: WorldSpec, symbolic: np.ndarray, achievements: np.ndarr
     """One line about the goal at observation `step` of an episode, and its stage tags.
 
     `symbolic` is the episode's (T+1, S) obs_symbolic, `achievements` its (T, A) per-step events."""
+    if world.state_vector:
+        return _describe_progress(world, achievements, step)
     layout = world.symbolic_layout
     start, _ = clip_range(step)
     view, inventory, extras = layout.split(symbolic[[start, step]].astype(np.int64))
@@ -139,6 +144,19 @@ def describe_code(world: WorldSpec, symbolic: np.ndarray, achievements: np.ndarr
              if n > 0 and world.items[i] not in vitals]
     parts.append("has " + (", ".join(owned) if owned else "nothing"))
     return " | ".join(parts), tags or ["explore"]
+
+
+def _describe_progress(world: WorldSpec, achievements: np.ndarray, step: int) -> tuple[str, list[str]]:
+    """A state-vector world's code in words: the achievements (subtasks) done in its clip, and all done by its step.
+    Tags: the ones done in the clip, else the last one done before it, else "start"."""
+    start, _ = clip_range(step)
+    in_clip = [world.achievements[i] for i in np.flatnonzero(achievements[start:step].any(axis=0))]
+    done_at = {world.achievements[i]: int(np.flatnonzero(achievements[:step, i])[0])
+               for i in np.flatnonzero(achievements[:step].any(axis=0))}
+    parts = ["done in clip: " + ", ".join(in_clip)] if in_clip else []
+    parts.append("done: " + (", ".join(sorted(done_at, key=done_at.get)) if done_at else "nothing"))
+    tags = in_clip or ([max(done_at, key=done_at.get)] if done_at else ["start"])
+    return " | ".join(parts), tags
 
 
 def _stage_rank(tag: str) -> int:
@@ -339,8 +357,9 @@ def save_overview_html(views: list[CodeView], path: Path, title: str, summary: l
         out.append(f"<h2>{html.escape(stage)} ({len(group)})</h2><div class='grid'>")
         for v in group:
             gif = v.files.get("gif", "")
-            out.append(f"<div class='card'><a href='{html.escape(v.files.get('png', ''))}'>"
-                       f"<img src='{html.escape(gif)}' alt='code {v.code}'></a><b>code {v.code}</b> "
+            image = (f"<a href='{html.escape(v.files.get('png', ''))}'><img src='{html.escape(gif)}' "
+                     f"alt='code {v.code}'></a>") if gif else ""
+            out.append(f"<div class='card'>{image}<b>code {v.code}</b> "
                        f"<span class='src'>{html.escape(v.episode)} t={v.step}</span><br>"
                        f"{html.escape(v.description)}</div>")
         out.append("</div>")
@@ -353,6 +372,10 @@ def save_pictures(store: EpisodeStore, world: WorldSpec, views: list[CodeView], 
     """Write the scatter, per-code strips and GIFs, and the overview; returns their paths."""
     out = Path(out)
     save_scatter(points, labels, chosen, out / "scatter.png", title)
+    pictures = {"scatter": str(out / "scatter.png"), "overview_html": str(out / "overview.html")}
+    if not world.pixel_shape and world.symbolic_layout.view_size == 0:  # no frames to draw: words only
+        save_overview_html(views, out / "overview.html", title, summary)
+        return pictures
     code_frames(store, world, views)
     for v in views:
         v.files = {"png": f"codes/code_{v.code:03d}.png", "gif": f"codes/code_{v.code:03d}.gif"}
@@ -360,5 +383,4 @@ def save_pictures(store: EpisodeStore, world: WorldSpec, views: list[CodeView], 
         save_code_gif(v, out / v.files["gif"])
     save_overview_png(views, out / "overview.png")
     save_overview_html(views, out / "overview.html", title, summary)
-    return {"scatter": str(out / "scatter.png"), "codes": str(out / "codes"),
-            "overview_html": str(out / "overview.html"), "overview_png": str(out / "overview.png")}
+    return {**pictures, "codes": str(out / "codes"), "overview_png": str(out / "overview.png")}

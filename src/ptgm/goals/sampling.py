@@ -21,7 +21,7 @@ class GoalSamples:
     episode: np.ndarray  # (M,) int32 index into episode_ids
     step: np.ndarray  # (M,) int32 observation index t within its episode
     goals: np.ndarray  # (M, D) float32 goal embeddings of observation t
-    action_history: np.ndarray  # (M, n_actions) float32 counts of each action in the H steps before t
+    action_history: np.ndarray  # (M, n_actions) float32 counts of each action (continuous: sum) in the H steps before t
 
     def __len__(self) -> int:
         return int(len(self.step))
@@ -41,11 +41,15 @@ def choose_episodes(store: EpisodeStore, episodes: int, seed: int) -> list[str]:
 
 
 def action_history_counts(actions: np.ndarray, steps: np.ndarray, history: int, n_actions: int) -> np.ndarray:
-    """For each observation index t in `steps`, how often each action was taken in actions[t-history:t]."""
-    onehot = np.zeros((len(actions) + 1, n_actions), np.float32)
-    onehot[np.arange(1, len(actions) + 1), actions.astype(np.int64)] = 1.0
-    cumulative = np.cumsum(onehot, axis=0)  # cumulative[t] = counts of actions[0:t]
-    return cumulative[steps] - cumulative[np.maximum(steps - history, 0)]
+    """For each observation index t in `steps`, how often each action was taken in actions[t-history:t]; for
+    continuous actions (T, n_actions) floats, their sum over those steps (the paper's summary of either)."""
+    per_step = np.zeros((len(actions) + 1, n_actions), np.float32)
+    if np.issubdtype(actions.dtype, np.floating):
+        per_step[1:] = actions.reshape(len(actions), -1)
+    else:
+        per_step[np.arange(1, len(actions) + 1), actions.astype(np.int64)] = 1.0
+    cumulative = np.cumsum(per_step, axis=0, dtype=np.float64)  # cumulative[t] = sum over actions[0:t]
+    return (cumulative[steps] - cumulative[np.maximum(steps - history, 0)]).astype(np.float32)
 
 
 def sample_goals(store: EpisodeStore, embedder: GoalEmbedder, episode_ids: list[str], sample_interval: int,
@@ -113,7 +117,7 @@ def clustering_features(samples: GoalSamples, action_weight: float) -> np.ndarra
     neither dominates by its units (goals lie in [0, 1], counts in [0, H]); `action_weight` then
     sets the actions' share. Without action history, the goals alone."""
     goals = samples.goals / _spread(samples.goals)
-    if samples.action_history.sum() == 0 or action_weight == 0:
+    if not samples.action_history.any() or action_weight == 0:
         return goals.astype(np.float32)
     actions = samples.action_history / _spread(samples.action_history) * action_weight
     return np.concatenate([goals, actions], axis=1).astype(np.float32)

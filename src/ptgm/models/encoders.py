@@ -1,11 +1,15 @@
 """Observation encoders shared by every network (low-level policy, prior, high-level and flat PPO).
 
-Both take the raw uint8 observation tensor a world environment returns and give a feature vector
-of size `out_dim`, so the heads on top never care which observation mode is used.
+Each takes the raw observation tensor a world environment returns (uint8 grids and images, or the
+float state vector of a world like Kitchen) and gives a feature vector of size `out_dim`, so the
+heads on top never care which observation mode or world is used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -67,7 +71,49 @@ class PixelEncoder(nn.Module):
         return self.out(self.conv(obs.permute(0, 3, 1, 2).float() / 255.0))
 
 
+class VectorEncoder(nn.Module):
+    """A float state vector -> standardised -> Linear, LayerNorm, ReLU -> Linear, ReLU.
+
+    Kitchen's state mixes joint angles (radians), finger positions (centimetres) and velocities whose
+    spreads differ by two orders of magnitude. The input is standardised by per-feature statistics
+    (`fit`, from the training data; buffers, so they are saved with the weights and copied with the
+    encoder) and the LayerNorm after the first layer keeps the features' scale steady for a network
+    that never saw those statistics (a fresh PPO critic): identity statistics are then still usable."""
+
+    MIN_SCALE = 1e-3  # floor on a feature's spread: constant features (a closed cabinet) stay near 0
+
+    def __init__(self, in_dim: int, out_dim: int = 256):
+        super().__init__()
+        self.register_buffer("input_mean", torch.zeros(in_dim))
+        self.register_buffer("input_scale", torch.ones(in_dim))
+        self.net = nn.Sequential(nn.Linear(in_dim, out_dim), nn.LayerNorm(out_dim), nn.ReLU(),
+                                 nn.Linear(out_dim, out_dim), nn.ReLU())
+        self.out_dim = out_dim
+
+    @torch.no_grad()
+    def fit(self, obs) -> None:
+        """Standardise inputs by these observations' (N, in_dim) per-feature mean and spread."""
+        obs = torch.as_tensor(obs, dtype=torch.float32)
+        self.input_mean.copy_(obs.mean(dim=0))
+        self.input_scale.copy_(obs.std(dim=0).clamp_min(self.MIN_SCALE))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net((obs.float() - self.input_mean) / self.input_scale)
+
+
+def fit_obs_encoder(module: nn.Module, sample_obs: Callable[[], np.ndarray]) -> None:
+    """Fit the input statistics of every `VectorEncoder` in `module` to the observations `sample_obs()` returns;
+    it is only called when there is one (grid and image encoders need none)."""
+    parts = [part for part in module.modules() if isinstance(part, VectorEncoder)]
+    if parts:
+        obs = sample_obs()
+        for part in parts:
+            part.fit(obs)
+
+
 def make_obs_encoder(obs_mode: str, world: WorldSpec, out_dim: int = 256) -> nn.Module:
+    if obs_mode == "symbolic" and world.state_vector:
+        return VectorEncoder(world.symbolic_layout.size, out_dim)
     if obs_mode == "symbolic":
         return SymbolicEncoder(world.symbolic_layout, world.item_max, out_dim)
     if obs_mode == "pixels":

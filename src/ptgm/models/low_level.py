@@ -22,6 +22,18 @@ At run time
     logits = (1 + cond_scale) * conditional - cond_scale * unconditional
 
 (one forward pass over the batch [conditional; unconditional]).
+
+In a world with continuous actions (`WorldSpec.continuous`: Kitchen) the head is Gaussian (`head`
+"gaussian"): mean tanh(u(s, g)) and a learned, state-independent log-std per action dimension,
+trained by the negative log-likelihood of the recorded action. Why not a tanh mean with MSE: with a
+learned spread the loss is still an MSE per dimension, but weighted by how predictable that dimension
+is, and sampling gets a spread fitted to the demonstrator's own noise. Why state-independent: the
+spread only needs to cover that noise; a state-dependent one overfits small datasets. Actions are
+sampled, then clipped to [-1, 1]. Guidance mixes the pre-tanh means the way it mixes logits,
+
+    u = (1 + cond_scale) * u_conditional - cond_scale * u_unconditional,  mean = tanh(u),
+
+so a guided mean stays inside [-1, 1] however large cond_scale is; the spread is not guided.
 """
 
 from __future__ import annotations
@@ -40,8 +52,9 @@ from ptgm.models.encoders import make_obs_encoder
 LOW_LEVEL_FORMAT = "ptgm-low-level/2"
 # config.json keys that describe the network itself; the rest is provenance kept in `meta`.
 _BUILD_KEYS = ("format", "world", "obs_mode", "goal_dim", "n_actions", "embedder", "hidden", "goal_input",
-               "weights_sha256")
+               "head", "weights_sha256")
 GOAL_INPUTS = ("relative", "absolute")
+LOG_STD_BOUNDS = (-5.0, 1.0)  # the Gaussian head's log-std range: no collapse to a point, no noise beyond [-1, 1]
 # Floor on a goal feature's spread when standardising: features that barely vary in the data (rare
 # items) would otherwise turn tiny differences into huge inputs.
 MIN_GOAL_SCALE = 0.05
@@ -49,8 +62,13 @@ MIN_GOAL_SCALE = 0.05
 GOAL_CLIP_QUANTILES = (0.001, 0.999)
 
 
+def head_for(world: WorldSpec) -> str:
+    """The action head a world's actions need: categorical over ids, or gaussian over [-1, 1] vectors."""
+    return "gaussian" if world.continuous else "categorical"
+
+
 class LowLevelPolicy(nn.Module):
-    """pi_L(a | s, g): obs encoder + goal projection added to its features + MLP + categorical head.
+    """pi_L(a | s, g): obs encoder + goal projection added to its features + MLP + categorical or Gaussian head.
 
     A learned null goal (`null_goal`, in the goal projection's input space) stands in for the goal in
     unconditional rows."""
@@ -76,7 +94,12 @@ class LowLevelPolicy(nn.Module):
         self.register_buffer("goal_low", torch.full((goal_dim,), -float("inf")))
         self.register_buffer("goal_high", torch.full((goal_dim,), float("inf")))
         self.trunk = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
-        self.head = nn.Linear(hidden, self.n_actions)
+        self.head = nn.Linear(hidden, self.n_actions)  # logits, or the Gaussian's pre-tanh means
+        self.head_kind = head_for(world)
+        self.continuous = world.continuous
+        self.action_shape = tuple(world.action_shape)
+        if self.continuous:  # only here, so a categorical policy's weights stay as they were
+            self.log_std = nn.Parameter(torch.full((self.n_actions,), -1.0))
 
     @property
     def needs_current(self) -> bool:
@@ -105,7 +128,8 @@ class LowLevelPolicy(nn.Module):
 
     def forward(self, obs: Tensor, goal: Tensor, unconditional: Tensor | None = None,
                 current: Tensor | None = None) -> Tensor:
-        """Action logits (B, A); rows where `unconditional` is True use the null goal instead of `goal`."""
+        """The head's output (B, A): action logits, or the Gaussian's pre-tanh means; rows where `unconditional`
+        is True use the null goal instead of `goal`."""
         if unconditional is not None and bool(unconditional.all()):  # no goal is read: `current` may be absent
             features = self.null_goal.expand(obs.shape[0], -1)
         else:
@@ -115,7 +139,8 @@ class LowLevelPolicy(nn.Module):
         return self.head(self.trunk(self.encoder(obs) + self.goal_proj(features)))
 
     def guided_logits(self, obs: Tensor, goal: Tensor, cond_scale: float, current: Tensor | None = None) -> Tensor:
-        """(1 + s) * conditional - s * unconditional logits, from one pass over [conditional; unconditional]."""
+        """(1 + s) * conditional - s * unconditional head outputs (logits or pre-tanh means), from one pass over
+        [conditional; unconditional]."""
         b = obs.shape[0]
         unconditional = torch.arange(2 * b, device=obs.device) >= b
         logits = self(torch.cat([obs, obs]), torch.cat([goal, goal]), unconditional,
@@ -127,22 +152,37 @@ class LowLevelPolicy(nn.Module):
     def act(self, obs: Tensor, goal: Tensor, cond_scale: float = 0.0, deterministic: bool = False,
             generator: torch.Generator | None = None, unconditional: bool = False,
             current: Tensor | None = None) -> Tensor:
-        """Actions (B,) long. `unconditional=True` ignores `goal` (null goal, no guidance); `current`: see
-        `needs_current`."""
+        """Actions: (B,) long ids, or (B, *action_shape) float32 in [-1, 1] for a Gaussian head.
+        `unconditional=True` ignores `goal` (null goal, no guidance); `current`: see `needs_current`."""
         if unconditional:
             logits = self(obs, goal, torch.ones(obs.shape[0], dtype=torch.bool, device=obs.device))
         elif cond_scale == 0.0:
             logits = self(obs, goal, current=current)  # guidance with s = 0 is exactly the conditional policy
         else:
             logits = self.guided_logits(obs, goal, cond_scale, current)
+        if self.continuous:
+            mean = torch.tanh(logits)
+            if not deterministic:
+                noise = torch.randn(mean.shape, generator=generator, device=mean.device)
+                mean = mean + self.std() * noise
+            return mean.clamp(-1.0, 1.0).reshape(-1, *self.action_shape)
         if deterministic:
             return logits.argmax(dim=1)
         return torch.multinomial(torch.softmax(logits, dim=1), 1, generator=generator).squeeze(1)
 
+    def std(self) -> Tensor:
+        """The Gaussian head's spread per action dimension (A,)."""
+        return self.log_std.clamp(*LOG_STD_BOUNDS).exp()
+
+    def action_nll(self, outputs: Tensor, actions: Tensor) -> Tensor:
+        """Per-sample negative log-likelihood (B,) of recorded continuous actions under the Gaussian head."""
+        dist = torch.distributions.Normal(torch.tanh(outputs), self.std())
+        return -dist.log_prob(actions.reshape(len(actions), -1).float()).sum(dim=1)
+
     def config(self) -> dict[str, Any]:
         return {"format": LOW_LEVEL_FORMAT, "world": self.world.name, "obs_mode": self.obs_mode,
                 "goal_dim": self.goal_dim, "n_actions": self.n_actions, "embedder": self.embedder,
-                "hidden": self.hidden, "goal_input": self.goal_input, **self.meta}
+                "hidden": self.hidden, "goal_input": self.goal_input, "head": self.head_kind, **self.meta}
 
     def save(self, out_dir: str | Path) -> None:
         """`weights.safetensors` + `config.json` (world, obs_mode, goal_dim, embedder, hidden, provenance, dataset_id)."""
@@ -162,6 +202,10 @@ class LowLevelPolicy(nn.Module):
         if embedder is not None and embedder != config["embedder"]:
             raise ModelError(f"{path}: the low-level policy was trained on goals of embedder {config['embedder']}, "
                              f"but the caller uses {embedder}")
+        # Saved before heads were recorded: categorical, the only head there was.
+        if config.get("head", "categorical") != policy.head_kind:
+            raise ModelError(f"{path}: a {config.get('head', 'categorical')} action head, but world {world.name} needs "
+                             f"a {policy.head_kind} one")
         if config.get("n_actions") != world.n_actions:
             raise ModelError(f"{path}: trained for {config.get('n_actions')} actions, world {world.name} has "
                              f"{world.n_actions}")

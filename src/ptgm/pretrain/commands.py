@@ -27,6 +27,12 @@ def _train_low(args: argparse.Namespace) -> None:
         _, metrics = train_low(cfg)
     if metrics:  # only the main process reports
         best = metrics["best"]
+        if "val_mse" in best:  # continuous actions
+            print(f"low-level policy: {args.out} (best at update {metrics['best_update']} of {metrics['updates']}): "
+                  f"val loss {best['val_loss']:.4f} (null goal {best['val_loss_uncond']:.4f}), val action MSE "
+                  f"{best['val_mse']:.4f} (null goal {best['val_mse_uncond']:.4f}, mean action "
+                  f"{best['mean_action_mse']:.4f}); {_speed(metrics)}")
+            return
         print(f"low-level policy: {args.out} (best at update {metrics['best_update']} of {metrics['updates']}): "
               f"val loss {best['val_loss']:.4f} (marginal {best['marginal_loss']:.4f}), val action accuracy {best['val_accuracy']:.3f} "
               f"(null goal {best['val_accuracy_uncond']:.3f}, majority action {best['majority_accuracy']:.3f}); "

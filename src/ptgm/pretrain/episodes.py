@@ -76,7 +76,7 @@ class Episodes:
     ids: list[str]
     obs: np.ndarray | FrameFile  # (N_obs, ...) uint8 observations the network reads, indexed by row arrays
     goals: np.ndarray  # (N_obs, D) float32 goal embedding of each observation
-    actions: np.ndarray  # (N_steps,) int64 recorded actions
+    actions: np.ndarray  # (N_steps,) int64 recorded action ids, or (N_steps, *action_shape) float32 continuous actions
     step_obs: np.ndarray  # (N_steps,) row of `obs` in which each action was taken
     obs_start: np.ndarray  # (E,) first row of each episode in `obs`
     lengths: np.ndarray  # (E,) number of actions of each episode
@@ -128,7 +128,8 @@ def load_episodes(store: EpisodeStore, ids: Sequence[str], obs_mode: str, embedd
         else:
             obs.append(arrays[obs_key])
         goals.append(embed_episode(embedder, arrays).astype(np.float32))
-        actions.append(arrays["actions"].astype(np.int64))
+        continuous = np.issubdtype(arrays["actions"].dtype, np.floating)
+        actions.append(arrays["actions"].astype(np.float32 if continuous else np.int64))
         noise.append(arrays["noise"] if "noise" in arrays else np.zeros(t, bool))
         step_obs.append(row + np.arange(t))
         starts.append(row)
@@ -148,3 +149,9 @@ def action_weights(counts: np.ndarray, power: float) -> np.ndarray:
     counts = np.asarray(counts, np.float64)
     weights = np.where(counts > 0, np.maximum(counts, 1.0) ** -power, 0.0)
     return (weights * counts.sum() / (weights * counts).sum()).astype(np.float32)
+
+
+def sample_observations(episodes: Episodes, seed: int, n: int = 200_000) -> np.ndarray:
+    """Up to `n` observations drawn at random (seeded) from `episodes`, e.g. to fit an encoder's input statistics."""
+    rows = np.random.default_rng([seed, 7_003]).permutation(len(episodes.obs))[:n]
+    return episodes.obs[np.sort(rows)]

@@ -10,6 +10,12 @@ crafting action 4 to 52 times on the default data (`ptgm data stats`), so crafti
 `--action-balance P` weighs each action's loss by its count^-P, lifting the rare ones (measured in
 docs/limitations.md). Validation reports recall per action, since accuracy is ruled by moves and noop.
 
+In a world with continuous actions (Kitchen) the loss is the Gaussian head's negative log-likelihood
+of the recorded action (`LowLevelPolicy.action_nll`), and validation reports the mean squared error of
+the policy's mean action next to `mean_action_mse`, the error of always answering the training steps'
+mean action (accuracy and recall mean nothing there). The input statistics of a state-vector encoder
+are fitted to the training observations first.
+
 The gap defaults are the paper's (15, 200). On Crafter with the scripted player's data, goals that
 far ahead say little about the next action once the observation is known (the policy learns to
 ignore them); `--min-btwn-goals 1 --max-btwn-goals 10` made the goal matter clearly more, in
@@ -30,9 +36,10 @@ from ptgm.config import ConfigError
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world
 from ptgm.goals.embedders import EMBEDDERS, make_embedder
+from ptgm.models.encoders import fit_obs_encoder
 from ptgm.models.low_level import GOAL_INPUTS, LowLevelPolicy
 from ptgm.pretrain.distributed import Distributed, init_distributed, shutdown_distributed
-from ptgm.pretrain.episodes import Episodes, action_weights, load_episodes
+from ptgm.pretrain.episodes import Episodes, action_weights, load_episodes, sample_observations
 from ptgm.pretrain.loop import PretrainConfig, fit
 
 EVAL_BATCH = 1024
@@ -91,12 +98,18 @@ class LowLevelObjective:
         goal = torch.from_numpy(self.train.goals[self.goal_rows[batch]])
         actions = torch.from_numpy(self.train.actions[batch])
         logits = net(obs, goal, torch.from_numpy(self.null[batch]), current)
+        if self.train.actions.ndim > 1:  # continuous actions: the Gaussian head's likelihood
+            policy = net.module if hasattr(net, "module") else net  # DDP wraps the policy
+            mean = torch.tanh(logits)
+            return policy.action_nll(logits, actions).mean(), {"mse": F.mse_loss(mean, actions).item()}
         loss = F.cross_entropy(logits, actions, weight=self.action_weights)
         return loss, {"accuracy": (logits.argmax(1) == actions).float().mean().item()}
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Loss and accuracy on the validation steps the player chose, with their goals and with the null goal."""
+        if self.val.actions.ndim > 1:
+            return self._evaluate_continuous(model)
         model.eval()
         val = self.val
         steps = val.chosen
@@ -127,6 +140,29 @@ class LowLevelObjective:
         metrics["marginal_loss"] = float(-np.log(freq / freq.sum())[val.actions[steps]].mean())
         return metrics
 
+    def _evaluate_continuous(self, model: nn.Module) -> dict[str, float]:
+        """Negative log-likelihood and MSE of the mean action on the validation steps the player chose, with their
+        goals and with the null goal, and the MSE of always answering the training steps' mean action."""
+        model.eval()
+        val = self.val
+        steps = val.chosen
+        sums = {"val_loss": 0.0, "val_mse": 0.0, "val_loss_uncond": 0.0, "val_mse_uncond": 0.0}
+        for i in range(0, len(steps), EVAL_BATCH):
+            rows = steps[i : i + EVAL_BATCH]
+            obs, current = torch.from_numpy(val.obs[val.step_obs[rows]]), torch.from_numpy(val.goals[val.step_obs[rows]])
+            goal = torch.from_numpy(val.goals[self.val_goal_rows[rows]])
+            actions = torch.from_numpy(val.actions[rows])
+            for suffix, null in (("", False), ("_uncond", True)):
+                outputs = model(obs, goal, torch.full((len(obs),), null), current)
+                sums[f"val_loss{suffix}"] += model.action_nll(outputs, actions).sum().item()
+                # per action dimension, so the number reads on the actions' own [-1, 1] scale
+                sums[f"val_mse{suffix}"] += F.mse_loss(torch.tanh(outputs), actions, reduction="sum").item() / \
+                    actions[0].numel()
+        metrics = {k: v / len(steps) for k, v in sums.items()}
+        mean_action = self.train.actions[self.samples].mean(axis=0)
+        metrics["mean_action_mse"] = float(((val.actions[steps] - mean_action) ** 2).mean())
+        return metrics
+
 
 def train_low(cfg: LowLevelConfig, on_update=None, dist: Distributed | None = None) -> tuple[LowLevelPolicy, dict[str, Any]]:
     """Train pi_L on cfg.data's train split; returns the final policy and the run's metrics
@@ -147,6 +183,12 @@ def train_low(cfg: LowLevelConfig, on_update=None, dist: Distributed | None = No
             if dist.is_main else None
         torch.manual_seed(cfg.seed)  # the same initial weights in every process
         policy = LowLevelPolicy(world, cfg.obs, embedder.dim, embedder.settings(), cfg.hidden, cfg.goal_input)
+        if world.continuous and cfg.action_balance > 0:
+            raise ConfigError("--action-balance weighs discrete actions by their counts; world "
+                              f"{world.name!r} has continuous actions: leave it at 0")
+        # A state-vector encoder standardises its inputs by the training observations (this shard's; DDP then
+        # broadcasts the main process's buffers).
+        fit_obs_encoder(policy, lambda: sample_observations(train, cfg.seed))
         if policy.needs_current:
             # From one relabelling of this process's shard (at most 200k steps: quantiles of more cost time, not
             # accuracy); under DDP every process then takes the main one's (DDP broadcasts buffers).

@@ -23,9 +23,10 @@ from ptgm.config import ConfigError
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world
 from ptgm.goals.codebook import Codebook
+from ptgm.models.encoders import fit_obs_encoder
 from ptgm.models.prior import GoalPrior
 from ptgm.pretrain.distributed import Distributed, init_distributed, shutdown_distributed
-from ptgm.pretrain.episodes import Episodes, load_episodes
+from ptgm.pretrain.episodes import Episodes, load_episodes, sample_observations
 from ptgm.pretrain.loop import PretrainConfig, fit
 
 EVAL_BATCH = 1024
@@ -119,6 +120,7 @@ def train_prior(cfg: PriorConfig, on_update=None, dist: Distributed | None = Non
             if dist.is_main else None
         torch.manual_seed(cfg.seed)
         prior = GoalPrior(world, cfg.obs, codebook.n_codes, codebook.fingerprint, cfg.hidden)
+        fit_obs_encoder(prior, lambda: sample_observations(train, cfg.seed))  # a state-vector encoder's input statistics
         metrics = fit(cfg, prior, PriorObjective(cfg, codebook, train, val), dist, "ptgm train-prior",
                       store.dataset_id, on_update, inputs={"split": store.split_id, "embedder": embedder.settings(),
                                                            "codebook": codebook.fingerprint})

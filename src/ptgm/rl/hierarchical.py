@@ -2,7 +2,8 @@
 
 One high-level step of `HierarchicalVecEnv` takes one action per env, a code index (discrete, the
 paper's method) or a goal vector (`continuous`, the paper's ablation), and then, for up to
-`low_level_steps` env steps, runs the low-level policy towards that goal: one batched forward pass
+`low_level_steps` env steps, runs the low-level policy towards that goal (its actions are the world's:
+ids, or continuous vectors in Kitchen): one batched forward pass
 (with classifier-free guidance at `cond_scale`) over all envs still running per env step. An env
 whose episode ends mid-way is paused there while the others go on, and its transition ends there.
 The returned `Transition` holds, per env, the sum of the task rewards and the number of env steps
@@ -25,7 +26,7 @@ from torch import Tensor
 from ptgm.envs import WorldSpec
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import GoalEmbedder
-from ptgm.envs.vector import PAUSE, Obs, TaskVecEnv, Transition
+from ptgm.envs.vector import Obs, TaskVecEnv, Transition, pause_actions
 
 
 class LowLevelActor(Protocol):
@@ -130,7 +131,7 @@ class HierarchicalVecEnv(TaskVecEnv):
             if not running.any():
                 break
             views = {mode: self.obs[mode][running] for mode in self.low_modes}
-            low_actions = np.full(self.n_envs, PAUSE, np.int64)
+            low_actions = pause_actions(self.world, self.n_envs)  # ids, or continuous actions in a continuous world
             low_actions[running] = low_level_actions(self.low, self.embedder, views, goals[running], self.cond_scale,
                                                      self.low_deterministic, self.generator).numpy()
             self._env_step(low_actions)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ptgm.config import ConfigError
 from ptgm.envs import TaskSpec, WorldSpec, get_task, get_world
 from ptgm.evaluate.periodic import task_metric
 from ptgm.io import folder_lock
@@ -25,6 +26,12 @@ class FlatConfig(PPOConfig):
     steps_per_iter: int = 2048  # policy decisions (= env steps) per PPO iteration, summed over envs
     batch_size: int = 256  # transitions per minibatch
     label: str = ""  # method name in reports (default: flat)
+
+    def validate(self) -> None:
+        super().validate()
+        if get_world(self.world).continuous:  # its policy is categorical over action ids
+            raise ConfigError(f"train-flat is PPO over discrete actions; world {self.world!r} has continuous actions "
+                              f"(no flat baseline for it yet)")
 
 
 def train_flat(cfg: FlatConfig, callback: Callback | None = None) -> Path:

@@ -99,6 +99,9 @@ def train_high(cfg: HighConfig, callback: Callback | None = None) -> Path:
 def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, callback: Callback | None) -> Path:
     torch.set_num_threads(cfg.threads)
     low = LowLevelPolicy.load(cfg.low)
+    if low.world.name != world.name:
+        raise ConfigError(f"the low-level policy {cfg.low} acts in world {low.world.name!r}, but --world is "
+                          f"{world.name!r}")
     codebook = Codebook.load(cfg.codebook, embedder=low.embedder, dim=low.goal_dim)
     embedder = present_embedder(low, codebook, world, cfg.encoder)
     prior = GoalPrior.load(cfg.prior, codebook) if cfg.uses_prior_reward or cfg.initialize_with_prior else None

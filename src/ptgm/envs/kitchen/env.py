@@ -52,6 +52,7 @@ class KitchenEnv(gym.Env):
         self._unlocked = np.zeros(len(KITCHEN_SPEC.achievements), bool)
         self._state = np.zeros(_STATE_SIZE, np.float32)
         self._seeded = False
+        self._world_seed: int | None = None
 
     # -- Gymnasium API -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -60,6 +61,8 @@ class KitchenEnv(gym.Env):
             # The first reset without a seed seeds the simulator's noise from this env's own generator.
             seed = int(self.np_random.integers(2**31 - 1))
         self._seeded = True
+        if seed is not None:
+            self._world_seed = int(seed)
         raw, _ = self.kitchen.reset(seed=seed)
         self._t = 0
         self._unlocked = completed(self.data.qpos)  # none at the start state, but never count one twice
@@ -92,6 +95,12 @@ class KitchenEnv(gym.Env):
     @property
     def data(self):
         return self.kitchen.data
+
+    @property
+    def world_seed(self) -> int | None:
+        """The seed of the last seeded reset: with the number of resets since, it fixes the episode's noise
+        (what vector envs report per episode, as Crafter's world seed)."""
+        return self._world_seed
 
     @property
     def unlocked(self) -> np.ndarray:
