@@ -58,6 +58,18 @@ def test_crafter_round_trip(crafter_data, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no scratch folders left behind
 
 
+def test_crafter_pixels_travel_losslessly(tmp_path):
+    data = tmp_path / "ds"
+    collect(CollectConfig(out=str(data), frames=60, player="random", pixels=True, seed=4, max_episode_steps=40),
+            progress=False)
+    exported = export_minari(data, tmp_path / "m")
+    space = minari.MinariDataset(exported / "data").observation_space  # a Dict: symbolic and pixels
+    assert space["pixels"].shape == (64, 64, 3) and space["symbolic"].dtype == np.uint8
+    back = EpisodeStore(import_minari(exported, tmp_path / "back"))
+    assert back.has_pixels
+    assert_same_episodes(EpisodeStore(data), back, (*KEYS, "obs_pixels"))  # stored without JPEG
+
+
 def test_cli_export_import_and_a_local_dataset_id(crafter_data, tmp_path, capsys):
     store = tmp_path / "minari-store"
     assert main(["data", "export", str(crafter_data), "--format", "minari", "--out",

@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import warnings
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,8 +46,6 @@ from ptgm.envs.registry import world_entry
 from ptgm.io import LOCK_FILE, folder_lock, provenance
 
 INSTALL_HINT = "Minari interchange needs the minari extra: pip install 'ptgm[minari]'"
-# Minari's dataset id grammar, `(namespace/)name(-vN)`: a namespace may nest, as D4RL/kitchen/mixed-v2.
-_DATASET_ID = re.compile(r"^(?:[-_\w][-_\w/]*[-_\w]+/)?[-_.\w]+?(?:-v\d+)?$")
 
 
 def _minari():
@@ -123,12 +120,15 @@ def export_minari(data: str | Path, out: str | Path, dataset_id: str | None = No
     _, MinariStorage = _minari()
     from minari import __version__ as minari_version
     from minari.data_collector import EpisodeBuffer
+    from minari.dataset.minari_dataset import parse_dataset_id
 
     store = EpisodeStore(data)
     dataset_id = dataset_id or default_dataset_id(store)
-    if not _DATASET_ID.fullmatch(dataset_id):
+    try:
+        parse_dataset_id(dataset_id)  # Minari's own grammar; it needs the version (a missing one is a TypeError)
+    except (ValueError, TypeError):
         raise ConfigError(f"--dataset-id {dataset_id!r} is not a Minari dataset id: (namespace/)name-vN, "
-                          f"say ptgm/{store.world}-scripted-v0")
+                          f"say ptgm/{store.world}-scripted-v0") from None
     world = store.world_spec
     out = Path(out)
     _fresh_output(out)
