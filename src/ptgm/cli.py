@@ -62,6 +62,20 @@ def _stats(args: argparse.Namespace) -> None:
     print(f"chart: {plot}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from ptgm.data.minari_io import export_minari
+
+    print(f"minari dataset: {export_minari(args.data, args.out, args.dataset_id)}")
+
+
+def _import(args: argparse.Namespace) -> None:
+    from ptgm.data.minari_io import import_minari
+    from ptgm.data.store import EpisodeStore
+
+    store = EpisodeStore(import_minari(args.src, args.out, args.world))
+    print(f"dataset: {store.root} ({store.world}, {len(store.episodes)} episodes, {store.num_frames} frames)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ptgm.data.collect import PRESETS, CollectConfig
     from ptgm.envs import WORLDS
@@ -94,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="where to save the bar chart (default DATA/stats.png)")
     p.add_argument("--seed", type=int, default=0, help="unused; every command takes one")
     p.set_defaults(fn=_stats)
+    p = data.add_parser("export", help="write a dataset in another format (Minari), local files only")
+    p.add_argument("data", help="dataset directory")
+    p.add_argument("--format", required=True, choices=["minari"], help="the format to write")
+    p.add_argument("--out", required=True, help="new Minari dataset folder (it gets OUT/data/...; copy it to "
+                   "<minari store>/<dataset id> for minari.load_dataset)")
+    p.add_argument("--dataset-id", help="the Minari dataset id to record (default ptgm/WORLD-PLAYER-v0)")
+    p.set_defaults(fn=_export)
+    p = data.add_parser("import", help="read a local Minari dataset into a new ptgm dataset (never downloads)")
+    p.add_argument("src", help="a Minari dataset folder, or a dataset id in the local Minari store")
+    p.add_argument("--out", required=True, help="new dataset directory")
+    p.add_argument("--world", choices=WORLDS, help="the world the data is from (default: what a ptgm export "
+                   "recorded)")
+    p.set_defaults(fn=_import)
 
     # Each stage package has a `commands` module whose `register(subparsers)` adds its subcommands; they
     # import their stage's heavy modules only when a subcommand runs.

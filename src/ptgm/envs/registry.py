@@ -38,6 +38,9 @@ class World:
     tasks_file: str | Path | None = None  # its built-in tasks, YAML in the format of ptgm/envs/tasks.yaml
     # Task-agnostic players besides 'random' (which every world has): name -> player(seed, **settings).
     players: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    # events_from_states(symbolic (T+1, S)) -> achievements (T, A) bool, for a world whose symbolic observation
+    # alone decides them (Kitchen): lets data recorded elsewhere, with no per-step events, be imported.
+    events_from_states: Callable[[Any], Any] | None = None
 
 
 # Registered worlds by name: a `World`, or the "module:attribute" entry point that loads one.

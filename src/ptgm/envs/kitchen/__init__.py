@@ -6,7 +6,7 @@
 from importlib import resources
 from pathlib import Path
 
-from ptgm.envs.kitchen.spec import KITCHEN_SPEC, SUBTASKS
+from ptgm.envs.kitchen.spec import KITCHEN_SPEC, SUBTASKS, events_from_states
 from ptgm.envs.registry import World
 
 INSTALL_HINT = "Franka Kitchen needs gymnasium-robotics and mujoco: pip install 'ptgm[kitchen]'"
@@ -48,6 +48,6 @@ def scripted_player(seed: int, random_action_prob: float = 0.1, target_spread: f
 
 WORLD = World(spec=KITCHEN_SPEC, make_env=_make_env,
               tasks_file=Path(str(resources.files("ptgm.envs.kitchen") / "tasks.yaml")),
-              players={"scripted": scripted_player})
+              players={"scripted": scripted_player}, events_from_states=events_from_states)
 
 __all__ = ["WORLD", "scripted_player", "INSTALL_HINT", "KITCHEN_SPEC", "SUBTASKS", "KitchenEnv", "KitchenPlayer", "MissingExtraError"]

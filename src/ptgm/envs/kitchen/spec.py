@@ -74,5 +74,19 @@ KITCHEN_SPEC = WorldSpec(
 
 
 def completed(qpos: np.ndarray) -> np.ndarray:
-    """Which subtasks (SUBTASKS order) are within COMPLETE_DISTANCE of their goal in MuJoCo state `qpos`."""
-    return np.array([np.linalg.norm(qpos[list(s.qpos)] - s.goal) < COMPLETE_DISTANCE for s in SUBTASKS])
+    """Which subtasks (SUBTASKS order) are within COMPLETE_DISTANCE of their goal in MuJoCo state `qpos`
+    (one state, or a batch [..., 30] giving [..., 7])."""
+    qpos = np.asarray(qpos)
+    return np.stack([np.linalg.norm(qpos[..., list(s.qpos)] - np.asarray(s.goal), axis=-1) < COMPLETE_DISTANCE
+                     for s in SUBTASKS], axis=-1)
+
+
+def events_from_states(states: np.ndarray) -> np.ndarray:
+    """The `achievements` of an episode, (T, 7) bool, from its T+1 state observations, as `KitchenEnv` reports
+    them: a subtask counts on the step it is first completed, never again, and not if done at the start.
+    For data recorded elsewhere (a Minari dataset) that carries no per-step events: the state decides them.
+    The state holds the robot's 9 joint positions, then (at 18:39) the object joints: MuJoCo's qpos, in order."""
+    states = np.asarray(states)
+    done = completed(np.concatenate([states[:, 0:9], states[:, 18:39]], axis=1))
+    seen = np.logical_or.accumulate(done, axis=0)  # unlocked at or before each observation
+    return done[1:] & ~seen[:-1]
