@@ -193,3 +193,39 @@ def test_bad_sac_settings_are_one_line_errors(tmp_path, capsys, flags, says):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and says in err, err
     assert not out.exists()
+
+
+def test_train_high_sac_on_kitchen_keeps_float_states_in_its_replay_buffer(tmp_path):
+    """Kitchen's observation is a float state vector: the replay buffer must store it as floats."""
+    pytest.importorskip("gymnasium_robotics")
+    from safetensors.numpy import load_file
+
+    from ptgm.envs import get_world, make_env
+    from ptgm.goals.codebook import Codebook
+    from ptgm.goals.embedders import make_embedder
+    from ptgm.models.low_level import LowLevelPolicy
+    from ptgm.models.prior import GoalPrior
+
+    world = get_world("kitchen")
+    env = make_env("kitchen")
+    states = [env.reset(seed=0)[0]]
+    rng = np.random.default_rng(0)
+    states += [env.step(rng.uniform(-1, 1, 9).astype(np.float32))[0] for _ in range(3)]
+    embedder = make_embedder("state", world)
+    torch.manual_seed(0)
+    low = LowLevelPolicy(world, "symbolic", embedder.dim, embedder.settings(), hidden=32)
+    book = Codebook(embedder.embed(np.stack(states)), embedder.settings(),
+                    [{"episode": "x", "step": i} for i in range(4)])
+    book.save(tmp_path / "codebook")
+    low.save(tmp_path / "low")
+    GoalPrior(world, "symbolic", 4, book.fingerprint, hidden=32).save(tmp_path / "prior")
+    out = tmp_path / "run"
+    assert main(["train-high", "--algo", "sac", "--world", "kitchen", "--task", "microwave", "--out", str(out),
+                 "--low", str(tmp_path / "low"), "--codebook", str(tmp_path / "codebook"),
+                 "--prior", str(tmp_path / "prior"), "--hidden", "32", "--steps", "40", "--n-envs", "1",
+                 "--steps-per-iter", "2", "--low-level-steps", "4", "--batch-size", "4", "--sac-learning-starts", "2",
+                 "--eval-every", "1000", "--eval-episodes", "1", "--vector", "sync", "--no-progress"]) == 0
+    state = load_json(out / "checkpoint" / "state.json")
+    replay = load_file(out / "checkpoint" / state["replay"]["file"])
+    assert replay["obs"].dtype == np.float32 and np.abs(replay["obs"] - np.round(replay["obs"])).max() > 0
+    assert replay["log_prior"].shape == (state["replay"]["size"], 4)
