@@ -137,7 +137,7 @@ def test_replay_buffer_wraps_and_saves_its_rows_in_order(tmp_path):
     for i in range(3):
         buffer.add(x=np.array([[2 * i], [2 * i + 1]], np.float32))  # rows 0..5: 0 is overwritten
     assert buffer.size == 5 and buffer.pos == 1
-    record = buffer.save(tmp_path, "replay.safetensors")
+    record = buffer.save(tmp_path)
     again = ReplayBuffer(5)
     again.load(tmp_path, record)
     assert again.data["x"][: again.size, 0].tolist() == [1, 2, 3, 4, 5] and again.pos == 0

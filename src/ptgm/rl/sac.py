@@ -138,7 +138,6 @@ def sac_update(sac: DiscreteSAC, optimizer: torch.optim.Optimizer, batch: dict[s
                tau: float) -> dict[str, float]:
     """One gradient step of the critics, the actor and (when `target_kl` > 0) alpha on a replay batch."""
     alpha = sac.log_alpha.exp().detach()
-    n_actions = None
 
     # -- critics: regress Q(s, a) on r + gamma**d * (1 - terminated) * V_targ(s') -------------------
     with torch.no_grad():
@@ -211,12 +210,15 @@ class ReplayBuffer:
         index = torch.randint(self.size, (batch_size,)).numpy()
         return {k: torch.from_numpy(v[index]) for k, v in self.data.items()}
 
-    # Saved as its filled rows in the order they were written, so a resumed buffer overwrites the same ones.
-    def save(self, folder: Path, name: str) -> dict[str, Any]:
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write the filled rows, oldest first (so a resumed buffer overwrites the same ones next), to a file named
+        by its checksum: a checkpoint never rewrites the file the previous one names. Returns the record to keep."""
         order = (self.pos - self.size + np.arange(self.size)) % self.capacity
         data = state_to_bytes({k: torch.from_numpy(np.ascontiguousarray(v[order])) for k, v in self.data.items()})
+        digest = sha256_bytes(data)
+        name = f"replay-{digest[:16]}.safetensors"
         atomic_write_bytes(folder / name, data)
-        return {"file": name, "sha256": sha256_bytes(data), "size": self.size}
+        return {"file": name, "sha256": digest, "size": self.size}
 
     def load(self, folder: Path, record: dict[str, Any]) -> None:
         path = folder / str(record.get("file", ""))
@@ -273,7 +275,7 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
 
     def save_checkpoint() -> None:
         counters["seconds"] = time.perf_counter() - started
-        replay = buffer.save(run.checkpoint_dir, f"replay-{counters['iteration']:08d}.safetensors")
+        replay = buffer.save(run.checkpoint_dir)
         run.save_checkpoint(sac, optimizer, {**counters, "replay": replay})
         for old in run.checkpoint_dir.glob("replay-*.safetensors"):  # state.json now names the new one
             if old.name != replay["file"]:
