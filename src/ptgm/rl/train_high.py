@@ -30,8 +30,8 @@ from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
 from ptgm.rl.callbacks import Callback, open_run
 from ptgm.rl.hierarchical import HierarchicalVecEnv, present_embedder
-from ptgm.rl.policies import ActorCritic, GaussianActorCritic
 from ptgm.rl import sac
+from ptgm.rl.policies import ActorCritic, GaussianActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
 
 DEFAULT_LOW_LEVEL_STEPS = 10
@@ -139,9 +139,10 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
         agent = ActorCritic(world, obs_mode, codebook.n_codes, cfg.hidden)
         if cfg.initialize_with_prior:
             agent.initialize_from_prior(prior)
-    agent.meta = {"task": cfg.task, "method": method, "algo": cfg.algo, "actions": "goals" if cfg.continuous else "codes",
+    agent.meta = {"task": cfg.task, "method": method, "actions": "goals" if cfg.continuous else "codes",
                   "codebook_fingerprint": codebook.fingerprint, "low_level_steps": cfg.low_level_steps,
-                  "cond_scale": cfg.cond_scale, "models": models}
+                  "cond_scale": cfg.cond_scale, "models": models,
+                  **({"algo": "sac"} if cfg.algo == "sac" else {})}  # a PPO policy's record stays as it was
     if callback is not None:
         callback.init(agent, run)
     reward_prior = prior if cfg.uses_prior_reward else None
