@@ -27,7 +27,7 @@ class Callback:
         self.agent, self.run = agent, run
 
     def on_iteration(self, env_steps: int, row: dict[str, Any]) -> None:
-        """After each PPO iteration, with its progress.csv row (charts/..., losses/...)."""
+        """After each PPO (or SAC) iteration, with its progress.csv row (charts/..., losses/...)."""
 
     def on_eval(self, point: EvalPoint) -> None:
         """After each periodic evaluation, with its eval.csv point."""
@@ -120,8 +120,9 @@ class CallbackRun(Run):
 
 
 def open_run(path: str | Path, config: Any, info: dict[str, Any], achievements: Sequence[str],
-             callback: Callback | None) -> Run:
-    """The run folder a trainer writes through: a `CallbackRun` when there is a callback."""
+             callback: Callback | None, progress_fields: Sequence[str] | None = None) -> Run:
+    """The run folder a trainer writes through: a `CallbackRun` when there is a callback; `progress_fields`: as
+    `Run`'s."""
     if callback is None:
-        return Run(path, config, info, achievements)
-    return CallbackRun(path, config, info, achievements, callback=callback)
+        return Run(path, config, info, achievements, progress_fields)
+    return CallbackRun(path, config, info, achievements, progress_fields, callback=callback)

@@ -1,4 +1,4 @@
-"""Subcommands of the downstream RL stage: `train-high` (PTGM) and `train-flat` (the PPO baseline)."""
+"""Subcommands of the downstream RL stage: `train-high` (PTGM, PPO or SAC) and `train-flat` (the PPO baseline)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ptgm.rl.train_flat import FlatConfig
     from ptgm.rl.train_high import HighConfig
 
-    p = sub.add_parser("train-high", help="PTGM: train the high-level policy over the goal codebook with PPO")
+    p = sub.add_parser("train-high", help="PTGM: train the high-level policy over the goal codebook with PPO or SAC (--algo)")
     add_arguments(p, HighConfig)
     p.set_defaults(fn=_train_high)
 

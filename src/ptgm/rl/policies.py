@@ -57,6 +57,10 @@ class ActorCritic(nn.Module):
     def log_prob(self, dist: Categorical, actions: Tensor) -> Tensor:
         return dist.log_prob(actions.long())
 
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """The policy's own weights (encoder and head), without the critic's: what SAC's actor loss trains."""
+        return [*self.encoder.parameters(), *self.head.parameters()]
+
     def sample(self, dist: Categorical, deterministic: bool = False, generator: torch.Generator | None = None) -> Tensor:
         if deterministic:
             return dist.probs.argmax(dim=-1)

@@ -2,7 +2,7 @@
 
     config.yaml     the full config (every flag)
     run.json        method, task, seed, the models it builds on (with checksums) and provenance
-    progress.csv    one row per PPO iteration (charts/..., losses/...) against env_steps
+    progress.csv    one row per PPO (or SAC) iteration (charts/..., losses/...) against env_steps
     eval.csv        one row per periodic evaluation (what `ptgm report` reads): success rate, return,
                     length, the score and each achievement's unlock rate (`unlock/<achievement>`)
     tb/             the same scalars for TensorBoard, against env_steps
@@ -94,9 +94,11 @@ class Run:
                        "losses/explained_variance"]
     EVAL_FIELDS = ["env_steps", "success_rate", "episode_return", "episode_length", "episodes", "seconds", "score"]
 
-    def __init__(self, path: str | Path, config: Any, info: dict[str, Any], achievements: Sequence[str] = ()):
+    def __init__(self, path: str | Path, config: Any, info: dict[str, Any], achievements: Sequence[str] = (),
+                 progress_fields: Sequence[str] | None = None):
         """`info`: method, task, seed, the metric the task is judged by and the identities of the models the
-        run builds on; `achievements`: the world's, whose unlock rates eval.csv records."""
+        run builds on; `achievements`: the world's, whose unlock rates eval.csv records; `progress_fields`:
+        progress.csv's columns, when the learner logs others than PPO's (`PROGRESS_FIELDS`)."""
         self.path = Path(path)
         self.config = config
         self.info = info
@@ -108,7 +110,7 @@ class Run:
         save_yaml(self.path / "config.yaml", config)
         save_json(self.path / "run.json", {"format": RUN_FORMAT, **info,
                                             "provenance": provenance(info.get("command", ""), config)})
-        self.progress = CSVLog(self.path / "progress.csv", self.PROGRESS_FIELDS)
+        self.progress = CSVLog(self.path / "progress.csv", list(progress_fields or self.PROGRESS_FIELDS))
         self.evals = CSVLog(self.path / "eval.csv", self.EVAL_FIELDS + [f"unlock/{a}" for a in achievements])
         self.start_env_steps = 0 if self.counters is None else int(self.counters["env_steps"])
         if self.counters is not None:

@@ -1,4 +1,4 @@
-"""`ptgm train-high`: PTGM's downstream stage, PPO over the goal codebook with the prior's KL reward.
+"""`ptgm train-high`: PTGM's downstream stage, RL over the goal codebook kept near the goal prior.
 
 The high-level policy pi_H(i | s) picks a code every `low_level_steps` env steps; the frozen
 low-level policy pursues it (`ptgm.rl.hierarchical`). Each high-level step's reward is the sum of
@@ -7,6 +7,11 @@ chosen. Ablations: `--no-goal-prior` (no KL reward), `--continuous` (the policy 
 vector itself, a Gaussian; there is no prior over goal vectors, so no KL reward), other
 `--low-level-steps` and `--kl-reward`, `--initialize-with-prior`, and any codebook size
 (`ptgm codebook --n-codes`, with its low-level policy and prior).
+
+The learner is PPO (`--algo ppo`, the paper's Minecraft recipe, `ptgm.rl.ppo`) or discrete SAC over
+code indices (`--algo sac`, the paper's Kitchen recipe, `ptgm.rl.sac`). SAC puts the prior's KL in its
+soft value instead of the reward, with alpha starting at `kl_reward` and tuned towards
+`sac_target_kl`; PPO-only settings (epochs, clip_coef, ...) are ignored by it and SAC's (sac_*) by PPO.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ptgm.config import ConfigError, check_at_least, check_paths_given
+from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given
 from ptgm.envs import TaskSpec, WorldSpec, get_task, get_world
 from ptgm.evaluate.periodic import task_metric
 from ptgm.goals.codebook import Codebook
@@ -25,20 +30,24 @@ from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
 from ptgm.rl.callbacks import Callback, open_run
 from ptgm.rl.hierarchical import HierarchicalVecEnv, present_embedder
+from ptgm.rl import sac
 from ptgm.rl.policies import ActorCritic, GaussianActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
 
 DEFAULT_LOW_LEVEL_STEPS = 10
 DEFAULT_KL_REWARD = 0.05
+ALGOS = ("ppo", "sac")
+DEFAULT_SAC_TARGET_KL = sac.SACConfig.sac_target_kl
 
 
 @dataclass(kw_only=True)
-class HighConfig(PPOConfig):
+class HighConfig(sac.SACConfig, PPOConfig):
     low: str  # low-level policy directory (from `ptgm train-low`)
     codebook: str  # codebook directory (from `ptgm codebook`) the low-level policy and the prior were trained with
     encoder: str | None = None  # goal encoder directory (`ptgm train-encoder`), when the codebook uses the 'learned' embedding
     prior: str | None = None  # goal prior directory (from `ptgm train-prior`); unused with --no-goal-prior or --continuous
-    kl_reward: float = DEFAULT_KL_REWARD  # each high-level step adds -kl_reward * KL(pi_H || pi_P); the paper's alpha (paper: 0.05)
+    algo: str = "ppo"  # high-level learner: ppo (paper: Minecraft) | sac (discrete SAC, the KL in its target; paper: Kitchen)
+    kl_reward: float = DEFAULT_KL_REWARD  # each high-level step adds -kl_reward * KL(pi_H || pi_P); the paper's alpha (paper: 0.05); with --algo sac, alpha's start
     goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (kl_reward = 0)
     low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
     low_deterministic: bool = False  # the low-level policy takes its most likely action instead of sampling
@@ -58,6 +67,7 @@ class HighConfig(PPOConfig):
         return self.goal_prior and not self.continuous and self.kl_reward > 0
 
     def validate(self) -> None:
+        check_choice(self, "algo", ALGOS)
         super().validate()
         check_paths_given(self, "low", "codebook")
         check_at_least(self, 1, "low_level_steps")
@@ -67,6 +77,10 @@ class HighConfig(PPOConfig):
                               "(or --no-goal-prior to train without it)")
         if self.continuous and self.initialize_with_prior:
             raise ConfigError("--initialize-with-prior copies the prior's code head, which a continuous policy lacks")
+        if self.algo == "sac":
+            if self.continuous:
+                raise ConfigError("--algo sac picks code indices; the continuous-goal ablation needs --algo ppo")
+            self.validate_sac(self.kl_reward)
 
 
 def method_name(cfg: HighConfig) -> str:
@@ -74,7 +88,9 @@ def method_name(cfg: HighConfig) -> str:
     if cfg.label:
         return cfg.label
     base = "ptgm-continuous" if cfg.continuous else "ptgm" if cfg.uses_prior_reward else "ptgm-no-prior"
-    extras = []
+    extras = ["sac"] if cfg.algo == "sac" else []
+    if cfg.algo == "sac" and cfg.sac_target_kl != DEFAULT_SAC_TARGET_KL:
+        extras.append(f"target_kl={cfg.sac_target_kl:g}")
     if cfg.low_level_steps != DEFAULT_LOW_LEVEL_STEPS:
         extras.append(f"k={cfg.low_level_steps}")
     if cfg.uses_prior_reward and cfg.kl_reward != DEFAULT_KL_REWARD:
@@ -113,7 +129,8 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
     run = open_run(out, cfg,
               {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
                "command": "ptgm train-high", "models": models, "inputs": {"low": cfg.low, "codebook": cfg.codebook, "prior": cfg.prior}, "obs_mode": obs_mode,
-               "n_codes": codebook.n_codes}, world.achievements, callback)
+               "n_codes": codebook.n_codes}, world.achievements, callback,
+              sac.PROGRESS_FIELDS if cfg.algo == "sac" else None)
 
     torch.manual_seed(cfg.seed)
     if cfg.continuous:
@@ -124,7 +141,8 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
             agent.initialize_from_prior(prior)
     agent.meta = {"task": cfg.task, "method": method, "actions": "goals" if cfg.continuous else "codes",
                   "codebook_fingerprint": codebook.fingerprint, "low_level_steps": cfg.low_level_steps,
-                  "cond_scale": cfg.cond_scale, "models": models}
+                  "cond_scale": cfg.cond_scale, "models": models,
+                  **({"algo": "sac"} if cfg.algo == "sac" else {})}  # a PPO policy's record stays as it was
     if callback is not None:
         callback.init(agent, run)
     reward_prior = prior if cfg.uses_prior_reward else None
@@ -137,7 +155,14 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
 
     try:
         with make_env(cfg.n_envs) as env, make_env(cfg.eval_envs or cfg.n_envs) as eval_env:
-            learn(cfg, agent, env, eval_env, run, reward_prior, cfg.kl_reward if reward_prior is not None else 0.0)
+            if cfg.algo == "sac":
+                # The Q networks start from the prior's encoder too, as PPO's critic does.
+                learner = sac.build_sac(agent, world, obs_mode, codebook.n_codes, cfg.hidden, cfg.kl_reward,
+                                        prior if cfg.initialize_with_prior else None)
+                sac.learn(cfg, learner, env, eval_env, run, reward_prior,
+                          reward_prior.obs_mode if reward_prior is not None else None)
+            else:
+                learn(cfg, agent, env, eval_env, run, reward_prior, cfg.kl_reward if reward_prior is not None else 0.0)
         run.finish(agent)
     finally:
         run.close()

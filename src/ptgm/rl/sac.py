@@ -1,0 +1,385 @@
+"""Discrete SAC over code indices with the goal prior in the target: the high-level learner of PTGM-Kitchen.
+
+PTGM's Kitchen code (built on SPiRL) trains the high-level policy pi_H(i | s) with soft actor-critic
+over the N code indices, read top to bottom like CleanRL's sac_atari.py:
+
+- discrete SAC as Christodoulou (2019): the critic outputs Q(s, .) for every code, and the actor's loss
+  and the soft state value are exact expectations over the N codes (no sampling, no reparameterisation);
+  twin Q networks, each with a target copy that follows it by Polyak averaging, and a replay buffer;
+- SPiRL's prior in place of the entropy: the soft value is
+      V(s) = sum_i pi_H(i|s) min_j Q_targ_j(s, i) - alpha * KL(pi_H(.|s) || pi_P(.|s)),
+  the actor minimises  alpha * KL(pi_H || pi_P) - sum_i pi_H(i|s) min_j Q_j(s, i),
+  and, without a goal prior (`--no-goal-prior`), pi_P is uniform: the KL is log N minus the entropy,
+  i.e. plain discrete SAC;
+- alpha is a Lagrange multiplier tuned towards a target divergence: learnt in log space with the loss
+  alpha * (target_kl - KL), so alpha shrinks while the policy stays closer to the prior than
+  `sac_target_kl` and grows while it strays further (`--sac-target-kl 0` keeps alpha fixed);
+- a transition is one high-level step (`ptgm.rl.hierarchical`): a code and the up to `low_level_steps`
+  env steps it ran for. Its reward is the sum of the task rewards, and the next state's value is
+  discounted by gamma ** env_steps (a semi-MDP, as `ptgm.rl.ppo`); a truncated episode (the task's step
+  limit) bootstraps from its last observation, a terminated one does not.
+
+Budgets, logs and evaluation points count environment steps, as PPO's do; an iteration here is
+`steps_per_iter` high-level steps (with their gradient updates), one progress.csv row.
+The checkpoint holds the networks, the one optimiser and the replay buffer, so a resumed run learns
+from the same memory it stopped with.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from torch import Tensor, nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from ptgm.config import ConfigError, check_at_least, check_positive
+from ptgm.envs import WorldSpec
+from ptgm.envs.vector import Obs, TaskVecEnv
+from ptgm.evaluate.periodic import evaluate
+from ptgm.io import atomic_write_bytes, sha256_bytes
+from ptgm.models.artifacts import state_to_bytes
+from ptgm.models.encoders import make_obs_encoder
+from ptgm.rl.run import Run
+from ptgm.training.checkpoint import CheckpointError
+
+
+@dataclass(kw_only=True)
+class SACConfig:
+    """The settings only SAC reads; it shares task, seed, steps, n_envs, steps_per_iter, lr, gamma, batch_size,
+    hidden and the evaluation and checkpoint settings with PPO (`ptgm.rl.ppo.PPOConfig`). Every one changes what is
+    learnt, so none is in RESUMABLE_CHANGES."""
+
+    sac_target_kl: float = 1.0  # SAC: alpha (starting at --kl-reward) is tuned so that KL(pi_H || pi_P) averages this many nats (0: alpha stays --kl-reward)
+    sac_buffer_size: int = 100_000  # SAC: high-level transitions the replay buffer holds (the oldest are overwritten)
+    sac_learning_starts: int = 512  # SAC: high-level transitions collected before the first gradient update
+    sac_updates_per_step: float = 1.0  # SAC: gradient updates per high-level transition collected
+    sac_tau: float = 0.005  # SAC: Polyak averaging rate of the target Q networks (1: copy every update)
+
+    def validate_sac(self, alpha: float) -> None:
+        """`alpha`: the start of alpha (`--kl-reward`)."""
+        check_at_least(self, 0, "sac_target_kl", "sac_learning_starts")
+        check_at_least(self, 1, "sac_buffer_size")
+        check_positive(self, "sac_updates_per_step", "sac_tau")
+        if self.sac_tau > 1:
+            raise ConfigError(f"--sac-tau must be in (0, 1], got {self.sac_tau!r}")
+        if self.sac_target_kl > 0 and not alpha > 0:
+            raise ConfigError("SAC tunes alpha in log space from --kl-reward, which must then be > 0 "
+                              "(or pass --sac-target-kl 0 to keep alpha fixed)")
+
+
+# -- networks --------------------------------------------------------------------------------------
+
+class QNetwork(nn.Module):
+    """Q(s, .) for every code: an observation encoder (the prior's family) and a linear head."""
+
+    def __init__(self, world: WorldSpec, obs_mode: str, n_actions: int, hidden: int):
+        super().__init__()
+        self.encoder = make_obs_encoder(obs_mode, world, hidden)
+        self.head = nn.Linear(hidden, n_actions)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.head(self.encoder(obs))
+
+
+class DiscreteSAC(nn.Module):
+    """The actor (anything with `logits(obs) -> (B, N)`), twin Q networks, their targets, and log alpha.
+
+    One module, so the run's checkpoint (`ptgm.training.checkpoint`) holds all of it; one Adam with a
+    parameter group per part, since each loss below only gives gradients to its own part."""
+
+    def __init__(self, actor: nn.Module, qf1: nn.Module, qf2: nn.Module, alpha: float):
+        super().__init__()
+        self.actor, self.qf1, self.qf2 = actor, qf1, qf2
+        self.qf1_target, self.qf2_target = copy.deepcopy(qf1), copy.deepcopy(qf2)
+        for p in (*self.qf1_target.parameters(), *self.qf2_target.parameters()):
+            p.requires_grad_(False)
+        # log(0) for a fixed alpha of 0 (no regulariser at all) is -inf, whose exp is 0 again.
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(alpha) if alpha > 0 else -math.inf))
+
+    @property
+    def alpha(self) -> float:
+        return float(self.log_alpha.detach().exp())
+
+    def make_optimizer(self, lr: float) -> torch.optim.Adam:
+        # An ActorCritic's value head is PPO's; SAC never trains it.
+        actor_params = getattr(self.actor, "actor_parameters", self.actor.parameters)()
+        return torch.optim.Adam([{"params": list(actor_params)},
+                                 {"params": [*self.qf1.parameters(), *self.qf2.parameters()]},
+                                 {"params": [self.log_alpha]}], lr=lr, eps=1e-5)
+
+    def policy(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """(log pi(.|s), pi(.|s)), both (B, N)."""
+        log_probs = torch.log_softmax(self.actor.logits(obs), dim=-1)
+        return log_probs, log_probs.exp()
+
+
+def uniform_log_prior(batch: int, n_actions: int) -> Tensor:
+    """log pi_P for a uniform prior: with it the KL is log N - H(pi), plain SAC's entropy term."""
+    return torch.full((batch, n_actions), -math.log(n_actions))
+
+
+def kl_to(log_probs: Tensor, probs: Tensor, log_prior: Tensor) -> Tensor:
+    """KL(pi || prior) per row (B,), exact over the N actions."""
+    return (probs * (log_probs - log_prior)).sum(dim=-1)
+
+
+def sac_update(sac: DiscreteSAC, optimizer: torch.optim.Optimizer, batch: dict[str, Tensor], target_kl: float,
+               tau: float) -> dict[str, float]:
+    """One gradient step of the critics, the actor and (when `target_kl` > 0) alpha on a replay batch."""
+    alpha = sac.log_alpha.exp().detach()
+
+    # -- critics: regress Q(s, a) on r + gamma**d * (1 - terminated) * V_targ(s') -------------------
+    with torch.no_grad():
+        next_log_probs, next_probs = sac.policy(batch["next_obs"])
+        n_actions = next_probs.shape[-1]
+        next_log_prior = batch.get("next_log_prior", uniform_log_prior(len(next_probs), n_actions))
+        next_q = torch.min(sac.qf1_target(batch["next_obs"]), sac.qf2_target(batch["next_obs"]))
+        next_value = (next_probs * next_q).sum(-1) - alpha * kl_to(next_log_probs, next_probs, next_log_prior)
+        target = batch["rewards"] + batch["discounts"] * (1.0 - batch["terminated"]) * next_value
+    actions = batch["actions"].long()[:, None]
+    q1 = sac.qf1(batch["obs"]).gather(1, actions).squeeze(1)
+    q2 = sac.qf2(batch["obs"]).gather(1, actions).squeeze(1)
+    qf_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+    optimizer.zero_grad(set_to_none=True)
+    qf_loss.backward()
+    optimizer.step()
+
+    # -- actor: the exact expectation over codes of alpha * (log pi - log prior) - Q ------------------
+    log_probs, probs = sac.policy(batch["obs"])
+    log_prior = batch.get("log_prior", uniform_log_prior(len(probs), n_actions))
+    with torch.no_grad():
+        q = torch.min(sac.qf1(batch["obs"]), sac.qf2(batch["obs"]))
+    kl = kl_to(log_probs, probs, log_prior)
+    actor_loss = (alpha * kl - (probs * q).sum(-1)).mean()
+    optimizer.zero_grad(set_to_none=True)
+    actor_loss.backward()
+    optimizer.step()
+
+    # -- alpha: a Lagrange multiplier on the constraint KL <= target_kl ---------------------------------
+    alpha_loss = torch.zeros(())
+    if target_kl > 0:
+        alpha_loss = (sac.log_alpha.exp() * (target_kl - kl.detach())).mean()
+        optimizer.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        optimizer.step()
+
+    # -- targets follow the critics ---------------------------------------------------------------------
+    with torch.no_grad():
+        for net, target_net in ((sac.qf1, sac.qf1_target), (sac.qf2, sac.qf2_target)):
+            for p, p_target in zip(net.parameters(), target_net.parameters()):
+                p_target.lerp_(p, tau)
+    return {"qf_loss": qf_loss.item() / 2, "q_value": 0.5 * (q1 + q2).mean().item(), "actor_loss": actor_loss.item(),
+            "kl_to_prior": kl.mean().item(), "alpha": sac.alpha, "alpha_loss": alpha_loss.item()}
+
+
+# -- replay buffer ---------------------------------------------------------------------------------
+
+class ReplayBuffer:
+    """A ring buffer of transitions, each a dict of equally-shaped rows (arrays made on the first `add`)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self.data: dict[str, np.ndarray] = {}
+        self.pos = 0  # where the next row goes
+        self.size = 0
+
+    def add(self, **rows: np.ndarray) -> None:
+        """A batch of B transitions: each field a (B, ...) array."""
+        n = len(next(iter(rows.values())))
+        if not self.data:
+            self.data = {k: np.zeros((self.capacity, *v.shape[1:]), v.dtype) for k, v in rows.items()}
+        index = (self.pos + np.arange(n)) % self.capacity
+        for k, v in rows.items():
+            self.data[k][index] = v
+        self.pos = int((self.pos + n) % self.capacity)
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int) -> dict[str, Tensor]:
+        """Uniform rows, drawn with torch's global generator (which the checkpoint saves)."""
+        index = torch.randint(self.size, (batch_size,)).numpy()
+        return {k: torch.from_numpy(v[index]) for k, v in self.data.items()}
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write the filled rows, oldest first (so a resumed buffer overwrites the same ones next), to a file named
+        by its checksum: a checkpoint never rewrites the file the previous one names. Returns the record to keep."""
+        order = (self.pos - self.size + np.arange(self.size)) % self.capacity
+        data = state_to_bytes({k: torch.from_numpy(np.ascontiguousarray(v[order])) for k, v in self.data.items()})
+        digest = sha256_bytes(data)
+        name = f"replay-{digest[:16]}.safetensors"
+        atomic_write_bytes(folder / name, data)
+        return {"file": name, "sha256": digest, "size": self.size}
+
+    def load(self, folder: Path, record: dict[str, Any]) -> None:
+        path = folder / str(record.get("file", ""))
+        if not path.is_file() or "/" in str(record.get("file", "")):
+            raise CheckpointError(f"{folder}: the replay buffer file {record.get('file')!r} is missing")
+        data = path.read_bytes()
+        if sha256_bytes(data) != record.get("sha256"):
+            raise CheckpointError(f"{path}: checksum differs from the checkpoint's record (file changed or corrupt)")
+        try:
+            rows = {k: v.numpy() for k, v in load_safetensors_bytes(data).items()}
+        except (SafetensorError, ValueError) as e:
+            raise CheckpointError(f"{path} is not a valid safetensors file: {e}") from e
+        self.data, self.pos, self.size = {}, 0, 0
+        if rows:
+            self.add(**{k: v[-self.capacity:] for k, v in rows.items()})
+
+
+# -- the training loop -------------------------------------------------------------------------------
+
+PROGRESS_FIELDS = ["env_steps", "iteration", "seconds", "charts/success_rate", "charts/episode_return",
+                   "charts/episode_length", "charts/episodes", "charts/kl_to_prior", "charts/kl_penalty",
+                   "charts/alpha", "charts/env_steps_per_second", "charts/env_steps_per_decision",
+                   "charts/learning_rate", "charts/updates", "charts/buffer_size", "losses/qf_loss",
+                   "losses/q_value", "losses/actor_loss", "losses/alpha_loss", "losses/kl_to_prior"]
+
+
+def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run: Run,
+          prior: Callable[[Tensor], Tensor] | None = None, prior_obs_mode: str | None = None) -> dict:
+    """Train `sac` on `env` until `cfg.steps` env steps, evaluating `sac.actor` and checkpointing into `run`.
+
+    `cfg`: a `SACConfig` with PPOConfig's shared settings (`ptgm.rl.train_high.HighConfig`); `prior`: the goal
+    prior's logits over the same codes, read from `prior_obs_mode` observations (None: uniform, plain SAC)."""
+    torch.set_num_threads(cfg.threads)
+    actor = sac.actor
+    optimizer = sac.make_optimizer(cfg.lr)
+    buffer = ReplayBuffer(cfg.sac_buffer_size)
+    counters: dict[str, Any] = {"iteration": 0, "env_steps": 0, "next_eval": 0, "last_eval": -1,
+                                "next_checkpoint": cfg.checkpoint_every, "seconds": 0.0, "updates": 0,
+                                "decisions": 0, "updates_due": 0.0}
+    if run.resumed:
+        saved = run.load_checkpoint(sac, optimizer)
+        counters.update({k: v for k, v in saved.items() if k in counters})
+        buffer.load(run.checkpoint_dir, saved.get("replay", {}))
+    else:
+        torch.manual_seed(cfg.seed)
+    horizon = cfg.steps_per_iter // env.n_envs
+    # Worlds after a resume differ from the ones the stopped run would have met (a world cannot be saved).
+    world_seed = int(np.random.SeedSequence([cfg.seed, counters["env_steps"]]).generate_state(1)[0] & 0x3FFFFFFF)
+    obs = env.reset(seed=world_seed)
+
+    @torch.no_grad()
+    def log_prior_of(views: Obs) -> Tensor | None:
+        return None if prior is None else torch.log_softmax(prior(torch.from_numpy(views[prior_obs_mode])).float(), -1)
+
+    def save_checkpoint() -> None:
+        counters["seconds"] = time.perf_counter() - started
+        replay = buffer.save(run.checkpoint_dir)
+        run.save_checkpoint(sac, optimizer, {**counters, "replay": replay})
+        for old in run.checkpoint_dir.glob("replay-*.safetensors"):  # state.json now names the new one
+            if old.name != replay["file"]:
+                old.unlink(missing_ok=True)
+
+    def evaluate_now() -> None:
+        point, _ = evaluate(actor, eval_env, cfg.eval_episodes, counters["env_steps"], cfg.eval_deterministic,
+                            seed=cfg.seed)
+        run.log_eval(point)
+        counters["last_eval"] = counters["env_steps"]
+        counters["next_eval"] = counters["env_steps"] + cfg.eval_every
+        bar.write(f"eval @ {counters['env_steps']:,} env steps: success {point.success_rate:.2f}, "
+                  f"return {point.episode_return:.2f}, length {point.episode_length:.0f} ({point.seconds:.1f} s)")
+
+    bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step", disable=not cfg.progress,
+               desc=f"{run.info['method']} {cfg.task}", smoothing=0.1)
+    started = time.perf_counter() - counters["seconds"]
+    while True:
+        finished = counters["env_steps"] >= cfg.steps
+        if counters["env_steps"] >= counters["next_eval"] or (finished and counters["last_eval"] != counters["env_steps"]):
+            evaluate_now()
+            save_checkpoint()
+        if finished:
+            break
+        iteration_start = time.perf_counter()
+        env_steps_before, updates_before = counters["env_steps"], counters["updates"]
+        episodes, kls, stats = [], [], []
+
+        for _ in range(horizon):
+            # -- act: one code per env, sampled from pi_H ------------------------------------------------
+            obs_t = torch.from_numpy(obs[actor.obs_mode])
+            log_prior = log_prior_of(obs)
+            with torch.no_grad():
+                log_probs = torch.log_softmax(actor.logits(obs_t), dim=-1)
+                action = torch.multinomial(log_probs.exp(), 1).squeeze(-1)
+                if log_prior is None:
+                    log_prior = uniform_log_prior(*log_probs.shape)
+                kls.append(kl_to(log_probs, log_probs.exp(), log_prior))
+            step = env.step(action.numpy())
+            if step.ended.any():
+                env.prepare_resets()  # the worker builds the next world while this process updates
+
+            # -- remember: next_obs is the episode's last observation where it ended ---------------------
+            row = {"obs": obs[actor.obs_mode], "actions": action.numpy(), "rewards": step.reward.astype(np.float32),
+                   "discounts": (cfg.gamma ** step.env_steps.astype(np.float64)).astype(np.float32),
+                   "terminated": step.terminated.astype(np.float32), "next_obs": step.final_obs[actor.obs_mode]}
+            if prior is not None:  # the prior is frozen: its log-probabilities are stored, not recomputed per batch
+                row["log_prior"] = log_prior.numpy()
+                row["next_log_prior"] = log_prior_of(step.final_obs).numpy()
+            buffer.add(**row)
+            counters["env_steps"] += int(step.env_steps.sum())
+            counters["decisions"] += env.n_envs
+            episodes.extend(step.episodes)
+            obs = step.obs
+
+            # -- learn: `sac_updates_per_step` gradient updates per transition, once the buffer is warm ----
+            if counters["decisions"] >= cfg.sac_learning_starts:
+                counters["updates_due"] += env.n_envs * cfg.sac_updates_per_step
+                while counters["updates_due"] >= 1:
+                    stats.append(sac_update(sac, optimizer, buffer.sample(cfg.batch_size), cfg.sac_target_kl,
+                                            cfg.sac_tau))
+                    counters["updates"] += 1
+                    counters["updates_due"] -= 1
+        counters["iteration"] += 1
+
+        # -- logging ---------------------------------------------------------------------------------
+        env_steps_now = counters["env_steps"] - env_steps_before
+        seconds = time.perf_counter() - iteration_start
+        nan = float("nan")
+        kl_mean = float(torch.cat(kls).mean())
+        losses = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]} if stats else {}
+        row = {
+            "iteration": counters["iteration"],
+            "seconds": round(time.perf_counter() - started, 2),
+            "charts/success_rate": float(np.mean([e.success for e in episodes])) if episodes else nan,
+            "charts/episode_return": float(np.mean([e.episode_return for e in episodes])) if episodes else nan,
+            "charts/episode_length": float(np.mean([e.length for e in episodes])) if episodes else nan,
+            "charts/episodes": len(episodes),
+            "charts/kl_to_prior": kl_mean,
+            "charts/kl_penalty": -sac.alpha * kl_mean,
+            "charts/alpha": sac.alpha,
+            "charts/env_steps_per_second": env_steps_now / seconds,
+            "charts/env_steps_per_decision": env_steps_now / (horizon * env.n_envs),
+            "charts/learning_rate": optimizer.param_groups[0]["lr"],
+            "charts/updates": counters["updates"] - updates_before,
+            "charts/buffer_size": buffer.size,
+            **{f"losses/{k}": v for k, v in losses.items() if k != "alpha"},
+        }
+        run.log(counters["env_steps"], row)
+        bar.update(min(counters["env_steps"], cfg.steps) - bar.n)
+        bar.set_postfix(success=f"{row['charts/success_rate']:.2f}", alpha=f"{sac.alpha:.3g}")
+        if counters["env_steps"] >= counters["next_checkpoint"]:
+            counters["next_checkpoint"] = counters["env_steps"] + cfg.checkpoint_every
+            save_checkpoint()
+    bar.close()
+    return counters
+
+
+def build_sac(actor: nn.Module, world: WorldSpec, obs_mode: str, n_actions: int, hidden: int, alpha: float,
+              prior: nn.Module | None = None) -> DiscreteSAC:
+    """`actor` with twin Q networks reading `obs_mode`; with `prior` (same mode and width), the Q encoders start
+    from the prior's encoder, as PPO's critic does under --initialize-with-prior."""
+    qfs = [QNetwork(world, obs_mode, n_actions, hidden) for _ in range(2)]
+    if prior is not None:
+        for qf in qfs:
+            qf.encoder.load_state_dict(prior.encoder.state_dict())
+    return DiscreteSAC(actor, *qfs, alpha)
