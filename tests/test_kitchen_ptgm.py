@@ -183,6 +183,25 @@ def test_hierarchical_env_runs_the_continuous_low_level_policy_on_kitchen():
         assert after.dtype == np.float32 and not np.array_equal(after[:, :9], obs[:, :9])  # the arm moved
 
 
+def test_a_ppo_rollout_keeps_kitchen_states_as_floats():
+    """The high level's PPO rollout stores the observations it acted on as they came: a state vector must not
+    be cut to bytes on its way into the update."""
+    from ptgm.rl.policies import ActorCritic
+    from ptgm.rl.ppo import collect_rollout
+
+    policy = _policy()
+    codes = _states()[:3, OBJECTS]
+    book = Codebook(codes, policy.embedder, [{"episode": "x", "step": i} for i in range(3)])
+    torch.manual_seed(0)
+    agent = ActorCritic(WORLD, "symbolic", n_actions=3, hidden=32)
+    with HierarchicalVecEnv("microwave", 2, policy, book, low_level_steps=2, cond_scale=0.0, world="kitchen",
+                            vector="sync", seed=1) as env:
+        obs = env.reset(seed=0)
+        rollout, _ = collect_rollout(agent, env, obs, horizon=3, gamma=0.99)
+    assert rollout.obs.dtype == torch.float32
+    np.testing.assert_array_equal(rollout.obs[0].numpy(), obs["symbolic"])
+
+
 def test_train_flat_refuses_a_continuous_world(capsys):
     with pytest.raises(ConfigError, match="continuous actions"):
         FlatConfig(task="microwave", world="kitchen").validate()

@@ -170,7 +170,8 @@ def collect_rollout(agent: ActorCritic, env: TaskVecEnv, obs: Obs, horizon: int,
     With a `prior`, a transition's reward gets -kl_reward * KL(pi(.|s) || prior(.|s)) at the observation
     s where its action was chosen (`ptgm.rl.rewards.kl_penalty`)."""
     n = env.n_envs
-    obs_buf = torch.zeros((horizon, n, *obs[agent.obs_mode].shape[1:]), dtype=torch.uint8)
+    # the observations' own dtype: bytes for Crafter's grid and images, floats for a state vector (Kitchen)
+    obs_buf = torch.from_numpy(np.zeros((horizon, n, *obs[agent.obs_mode].shape[1:]), obs[agent.obs_mode].dtype))
     actions, logprobs, values = [], torch.zeros((horizon, n)), torch.zeros((horizon, n))
     rewards, ended = torch.zeros((horizon, n)), torch.zeros((horizon, n), dtype=torch.bool)
     env_steps = torch.zeros((horizon, n), dtype=torch.int64)
