@@ -22,12 +22,12 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "default": ("The built-in default of `ptgm run`: the main job. It starts from the pre-trained models shipped "
                 "in the package (configs/pretrain.yaml made them); `ptgm run --from-scratch` pre-trains with the "
                 "settings below instead (50k frames, sized for a 2-core CPU).", {}),
-    "pretrain": ("The pre-training shipped in the package, which the default run starts from: 300k frames of a "
+    "pretrain": ("The pre-training shipped in the package, which the default run starts from: 1M frames of a "
                  "player that acts only on what is on its screen (so its clone can learn what it does), no pixels, "
-                 "the low-level loss weighting rare actions up. Copy a finished run into the package with "
-                 "`python -m ptgm.pipeline --ship runs/pretrain`.",
-                 {"out": "runs/pretrain", "methods": [], "pretrained": None,
-                  "collect": {"frames": 300_000, "pixels": False, "perception": "local"},
+                 "the low-level loss weighting rare actions up, 20k validation frames. Copy a finished run into the "
+                 "package with `python -m ptgm.pipeline --ship runs/pretrain`.",
+                 {"out": "runs/pretrain", "methods": [], "pretrained": None, "val_frames": 20_000,
+                  "collect": {"frames": 1_000_000, "pixels": False, "perception": "local"},
                   "low": {"epochs": 4, "action_balance": 0.5}}),
     "benchmark": ("The pre-training of bench/sample_efficiency.py: the full 1M-frame dataset (`ptgm collect "
                   "--preset full`), all four methods, 3 seeds. The bench sets each run's budget (steps) and "
