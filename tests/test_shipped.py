@@ -13,13 +13,10 @@ import yaml
 from ptgm.config import ConfigError, from_dict
 from ptgm.io import ArtifactError
 from ptgm.pipeline import Pretrained, RunConfig, experiment, load_run_config, run
-from ptgm.pipeline.config import PIPELINE_SET, PRETRAIN_FIELDS, over_built_in_stages, stage_config
+from ptgm.pipeline.config import PRETRAIN_FIELDS, over_built_in_stages, settings_of
 from ptgm.pipeline.shipped import FILES, MANIFEST, SHIPPED, check_shipped, install_shipped, ship
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the pipeline sets in a stage's config (folders, task, seed): the same on both sides of a comparison.
-PLACEHOLDERS = {"out": "x", "seed": 0, "data": "x", "codebook": "x", "low": "x", "prior": "x", "task": "x",
-                "encoder": None}
 
 
 def test_the_shipped_models_match_their_manifest_and_the_config_that_regenerates_them():
@@ -29,16 +26,8 @@ def test_the_shipped_models_match_their_manifest_and_the_config_that_regenerates
     made_with = from_dict(RunConfig, over_built_in_stages(manifest["config"]), "shipped config")
     regenerate = experiment("pretrain")
 
-    def resolved(cfg: RunConfig, name: str):
-        """A stage's settings as its config dataclass (defaults filled in), so a run's full config.yaml and the
-        experiment's few overrides compare by what they set; other fields as they are."""
-        value = getattr(cfg, name)
-        if not isinstance(value, dict):
-            return value
-        return stage_config(name, value, **{k: PLACEHOLDERS[k] for k in PIPELINE_SET[name]})
-
-    for name in PRETRAIN_FIELDS:
-        assert resolved(made_with, name) == resolved(regenerate, name), f"{name} differs from configs/pretrain.yaml"
+    for name in PRETRAIN_FIELDS:  # by what they set: the run's config.yaml lists every setting, the experiment a few
+        assert settings_of(made_with, name) == settings_of(regenerate, name), f"{name} differs from configs/pretrain.yaml"
     assert yaml.safe_load((ROOT / "configs" / "pretrain.yaml").read_text())["pretrained"] is None
 
 
@@ -106,6 +95,16 @@ def test_pre_training_settings_with_the_shipped_models_are_an_error(tmp_path):
     with pytest.raises(ConfigError, match="pretrained must be 'shipped' or null"):
         load_run_config(path).validate()
     assert RunConfig().pretrained == "shipped"
+    # configs/default.yaml lists every setting of every stage, the built-in ones: it starts from the shipped models
+    # as the built-in default does (the README's `ptgm run --config configs/default.yaml`).
+    committed = load_run_config(ROOT / "configs" / "default.yaml")
+    assert committed.pretrained == "shipped"
+    committed.validate()
+    edited = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    edited["low"]["epochs"] = 7
+    path.write_text(yaml.safe_dump(edited))
+    with pytest.raises(ConfigError, match="^low: pre-training settings"):
+        load_run_config(path).validate()
 
 
 def test_the_default_run_starts_from_the_shipped_models(tmp_path):

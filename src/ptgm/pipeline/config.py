@@ -55,7 +55,7 @@ class RunConfig:
             raise ConfigError(f"pretrained must be 'shipped' or null (pre-train from scratch), got {self.pretrained!r}")
         if self.pretrained is not None:
             built_in = RunConfig()
-            changed = [name for name in PRETRAIN_FIELDS if getattr(self, name) != getattr(built_in, name)]
+            changed = [name for name in PRETRAIN_FIELDS if settings_of(self, name) != settings_of(built_in, name)]
             if changed:
                 raise ConfigError(f"{', '.join(changed)}: pre-training settings, but pretrained: shipped starts from "
                                   f"the shipped models; set pretrained: null (or pass --from-scratch) to pre-train")
@@ -127,6 +127,20 @@ def stage_config(name: str, values: dict[str, Any], **fixed: Any):
         return from_dict(cls, {**values, **fixed}, name)
     except TypeError as e:  # a required setting missing
         raise ConfigError(f"{name}: {e}") from e
+
+
+# Stand-ins for what the pipeline sets (folders, task, seed), to build a stage's config from its settings alone.
+PLACEHOLDERS = {"out": "", "seed": 0, "data": "", "codebook": "", "low": "", "prior": "", "task": "", "encoder": None}
+
+
+def settings_of(cfg: "RunConfig", name: str) -> Any:
+    """Field `name` of `cfg` as what it sets: a stage's settings as its config dataclass, defaults filled in (so a
+    config.yaml listing every setting and one giving a few overrides compare equal when they set the same), any
+    other field as it is."""
+    value = getattr(cfg, name)
+    if name not in STAGE_FIELDS or not isinstance(value, dict):
+        return value
+    return stage_config(name, value, **{k: PLACEHOLDERS[k] for k in PIPELINE_SET[name]})
 
 
 def validated(name: str, stage_cfg: Any) -> Any:

@@ -11,8 +11,8 @@ import yaml
 
 from ptgm.config import ConfigError, field_help
 from ptgm.io import atomic_write_bytes, to_jsonable
-from ptgm.pipeline.config import (METHODS, PIPELINE_SET, STAGE_FIELDS, RunConfig, over_built_in_stages, stage_classes,
-                                  stage_config)
+from ptgm.pipeline.config import (METHODS, PIPELINE_SET, PLACEHOLDERS, STAGE_FIELDS, RunConfig, over_built_in_stages,
+                                  stage_classes, stage_config)
 
 
 # Experiment configs under configs/: each is RunConfig's built-in default with these settings changed
@@ -72,7 +72,6 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
 PAPER_NOTES = {("collect", "player"): "paper: human play, the VPT contractor data",
                ("collect", "frames"): "paper: ~30M frames",
                ("high", "gamma"): "paper: 0.999"}
-_PLACEHOLDERS = {"out": "", "seed": 0, "data": "", "codebook": "", "low": "", "prior": "", "task": "", "encoder": None}
 
 
 def experiment(name: str) -> RunConfig:
@@ -102,7 +101,7 @@ def render_config(cfg: RunConfig, about: str) -> str:
             lines.append(f"{f.name}: {_yaml_value(value)}  # {helps[f.name]}")
             continue
         lines.append(f"{f.name}:  # {helps[f.name]}")
-        stage_cfg = stage_config(f.name, value, **{k: _PLACEHOLDERS[k] for k in PIPELINE_SET[f.name]})
+        stage_cfg = stage_config(f.name, value, **{k: PLACEHOLDERS[k] for k in PIPELINE_SET[f.name]})
         stage_help = field_help(classes[f.name])
         for sf in dataclasses.fields(stage_cfg):
             if sf.name in PIPELINE_SET[f.name]:
