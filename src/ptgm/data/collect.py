@@ -124,9 +124,7 @@ def run_episode(cfg: CollectConfig, index: int, budget: int, make_driver: MakeDr
     player = make_player(cfg.player, player_seed, cfg.world, cfg.random_action_prob, cfg.target_spread,
                          cfg.perception, cfg.choices)
     driver = turns = None
-    if cfg.driver is not None:
-        if make_driver is None:
-            raise ConfigError("--driver needs a way to build the driver: run it as `ptgm collect --driver ...`")
+    if cfg.driver is not None:  # `collect` has checked that there is a `make_driver`
         driver = make_driver(cfg.driver, player_seed)
         turns = Turns(cfg.driver_share, cfg.driver_stretch, player_seed)
     obs, info = env.reset(seed=world_seed)

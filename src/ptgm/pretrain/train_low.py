@@ -105,6 +105,16 @@ class LowLevelObjective:
         loss = F.cross_entropy(logits, actions, weight=self.action_weights)
         return loss, {"accuracy": (logits.argmax(1) == actions).float().mean().item()}
 
+    def _val_batches(self):
+        """(observations, their goal embeddings, hindsight goals, actions) of the validation steps the player
+        chose, `EVAL_BATCH` at a time."""
+        val = self.val
+        steps = val.chosen
+        for i in range(0, len(steps), EVAL_BATCH):
+            rows = steps[i : i + EVAL_BATCH]
+            yield (torch.from_numpy(val.obs[val.step_obs[rows]]), torch.from_numpy(val.goals[val.step_obs[rows]]),
+                   torch.from_numpy(val.goals[self.val_goal_rows[rows]]), torch.from_numpy(val.actions[rows]))
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """Loss and accuracy on the validation steps the player chose, with their goals and with the null goal."""
@@ -115,11 +125,7 @@ class LowLevelObjective:
         steps = val.chosen
         sums = {"val_loss": 0.0, "val_accuracy": 0.0, "val_loss_uncond": 0.0, "val_accuracy_uncond": 0.0}
         hits = np.zeros(model.n_actions, np.int64)  # per action: validation steps of it predicted right (with the goal)
-        for i in range(0, len(steps), EVAL_BATCH):
-            rows = steps[i : i + EVAL_BATCH]
-            obs, current = torch.from_numpy(val.obs[val.step_obs[rows]]), torch.from_numpy(val.goals[val.step_obs[rows]])
-            goal = torch.from_numpy(val.goals[self.val_goal_rows[rows]])
-            actions = torch.from_numpy(val.actions[rows])
+        for obs, current, goal, actions in self._val_batches():
             for suffix, null in (("", False), ("_uncond", True)):
                 logits = model(obs, goal, torch.full((len(obs),), null), current)
                 sums[f"val_loss{suffix}"] += F.cross_entropy(logits, actions, reduction="sum").item()
@@ -147,11 +153,7 @@ class LowLevelObjective:
         val = self.val
         steps = val.chosen
         sums = {"val_loss": 0.0, "val_mse": 0.0, "val_loss_uncond": 0.0, "val_mse_uncond": 0.0}
-        for i in range(0, len(steps), EVAL_BATCH):
-            rows = steps[i : i + EVAL_BATCH]
-            obs, current = torch.from_numpy(val.obs[val.step_obs[rows]]), torch.from_numpy(val.goals[val.step_obs[rows]])
-            goal = torch.from_numpy(val.goals[self.val_goal_rows[rows]])
-            actions = torch.from_numpy(val.actions[rows])
+        for obs, current, goal, actions in self._val_batches():
             for suffix, null in (("", False), ("_uncond", True)):
                 outputs = model(obs, goal, torch.full((len(obs),), null), current)
                 sums[f"val_loss{suffix}"] += model.action_nll(outputs, actions).sum().item()

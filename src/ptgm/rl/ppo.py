@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given, check_positive
 from ptgm.envs import OBS_MODES, WORLDS
-from ptgm.evaluate.periodic import evaluate
+from ptgm.rl.loop import episode_charts, evaluate_into, restart_seed
 from ptgm.rl.rewards import kl_divergence, kl_penalty
 from ptgm.rl.policies import ActorCritic, entropy
 from ptgm.rl.run import Run
@@ -221,26 +221,14 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
     else:
         torch.manual_seed(cfg.seed)
     horizon = cfg.steps_per_iter // env.n_envs
-    # Worlds after a resume differ from the ones the stopped run would have met (a world cannot be saved).
-    world_seed = int(np.random.SeedSequence([cfg.seed, counters["env_steps"]]).generate_state(1)[0] & 0x3FFFFFFF)
-    obs = env.reset(seed=world_seed)
-
-    def evaluate_now() -> None:
-        point, _ = evaluate(agent, eval_env, cfg.eval_episodes, counters["env_steps"], cfg.eval_deterministic,
-                            seed=cfg.seed)
-        run.log_eval(point)
-        counters["last_eval"] = counters["env_steps"]
-        counters["next_eval"] = counters["env_steps"] + cfg.eval_every
-        bar.write(f"eval @ {counters['env_steps']:,} env steps: success {point.success_rate:.2f}, "
-                  f"return {point.episode_return:.2f}, length {point.episode_length:.0f} ({point.seconds:.1f} s)")
-
+    obs = env.reset(seed=restart_seed(cfg.seed, counters["env_steps"]))
     bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step", disable=not cfg.progress,
                desc=f"{run.info['method']} {cfg.task}", smoothing=0.1)
     started = time.perf_counter() - counters["seconds"]
     while True:
         finished = counters["env_steps"] >= cfg.steps
         if counters["env_steps"] >= counters["next_eval"] or (finished and counters["last_eval"] != counters["env_steps"]):
-            evaluate_now()
+            evaluate_into(run, agent, eval_env, cfg, counters, bar)
             counters["seconds"] = time.perf_counter() - started
             run.save_checkpoint(agent, optimizer, counters)
         if finished:
@@ -268,16 +256,11 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
         env_steps_now = int(rollout.env_steps.sum())
         seconds = time.perf_counter() - iteration_start
         explained = 1 - (returns - rollout.values).var() / returns.var().clamp_min(1e-8)
-        nan = float("nan")
-        episodes = rollout.episodes
-        kl_mean = float(rollout.kl_to_prior.mean()) if rollout.kl_to_prior is not None else nan
+        kl_mean = float(rollout.kl_to_prior.mean()) if rollout.kl_to_prior is not None else float("nan")
         row = {
             "iteration": counters["iteration"],
             "seconds": round(time.perf_counter() - started, 2),
-            "charts/success_rate": float(np.mean([e.success for e in episodes])) if episodes else nan,
-            "charts/episode_return": float(np.mean([e.episode_return for e in episodes])) if episodes else nan,
-            "charts/episode_length": float(np.mean([e.length for e in episodes])) if episodes else nan,
-            "charts/episodes": len(episodes),
+            **episode_charts(rollout.episodes),
             "charts/kl_to_prior": kl_mean,
             "charts/kl_penalty": -kl_reward * kl_mean,
             "charts/env_steps_per_second": env_steps_now / seconds,

@@ -46,10 +46,10 @@ from tqdm import tqdm
 from ptgm.config import ConfigError, check_at_least, check_positive
 from ptgm.envs import WorldSpec
 from ptgm.envs.vector import Obs, TaskVecEnv
-from ptgm.evaluate.periodic import evaluate
 from ptgm.io import atomic_write_bytes, sha256_bytes
 from ptgm.models.artifacts import state_to_bytes
 from ptgm.models.encoders import make_obs_encoder
+from ptgm.rl.loop import episode_charts, evaluate_into, restart_seed
 from ptgm.rl.run import Run
 from ptgm.training.checkpoint import CheckpointError
 
@@ -265,9 +265,7 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
     else:
         torch.manual_seed(cfg.seed)
     horizon = cfg.steps_per_iter // env.n_envs
-    # Worlds after a resume differ from the ones the stopped run would have met (a world cannot be saved).
-    world_seed = int(np.random.SeedSequence([cfg.seed, counters["env_steps"]]).generate_state(1)[0] & 0x3FFFFFFF)
-    obs = env.reset(seed=world_seed)
+    obs = env.reset(seed=restart_seed(cfg.seed, counters["env_steps"]))
 
     @torch.no_grad()
     def log_prior_of(views: Obs) -> Tensor | None:
@@ -281,22 +279,13 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
             if old.name != replay["file"]:
                 old.unlink(missing_ok=True)
 
-    def evaluate_now() -> None:
-        point, _ = evaluate(actor, eval_env, cfg.eval_episodes, counters["env_steps"], cfg.eval_deterministic,
-                            seed=cfg.seed)
-        run.log_eval(point)
-        counters["last_eval"] = counters["env_steps"]
-        counters["next_eval"] = counters["env_steps"] + cfg.eval_every
-        bar.write(f"eval @ {counters['env_steps']:,} env steps: success {point.success_rate:.2f}, "
-                  f"return {point.episode_return:.2f}, length {point.episode_length:.0f} ({point.seconds:.1f} s)")
-
     bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step", disable=not cfg.progress,
                desc=f"{run.info['method']} {cfg.task}", smoothing=0.1)
     started = time.perf_counter() - counters["seconds"]
     while True:
         finished = counters["env_steps"] >= cfg.steps
         if counters["env_steps"] >= counters["next_eval"] or (finished and counters["last_eval"] != counters["env_steps"]):
-            evaluate_now()
+            evaluate_into(run, actor, eval_env, cfg, counters, bar)
             save_checkpoint()
         if finished:
             break
@@ -344,16 +333,12 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
         # -- logging ---------------------------------------------------------------------------------
         env_steps_now = counters["env_steps"] - env_steps_before
         seconds = time.perf_counter() - iteration_start
-        nan = float("nan")
         kl_mean = float(torch.cat(kls).mean())
         losses = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]} if stats else {}
         row = {
             "iteration": counters["iteration"],
             "seconds": round(time.perf_counter() - started, 2),
-            "charts/success_rate": float(np.mean([e.success for e in episodes])) if episodes else nan,
-            "charts/episode_return": float(np.mean([e.episode_return for e in episodes])) if episodes else nan,
-            "charts/episode_length": float(np.mean([e.length for e in episodes])) if episodes else nan,
-            "charts/episodes": len(episodes),
+            **episode_charts(episodes),
             "charts/kl_to_prior": kl_mean,
             "charts/kl_penalty": -sac.alpha * kl_mean,
             "charts/alpha": sac.alpha,
