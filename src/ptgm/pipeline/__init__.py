@@ -18,21 +18,22 @@ A config file's stage settings are laid over the built-in ones (`load_run_config
 
 The package's modules: `config` (RunConfig, the methods, each stage's config), `stages` (one stage's folder
 and record; the folder layout), `runner` (the stages chained), `fanout` (the downstream runs one after
-another, or each as a Ray task with `--ray`), `experiments` (the configs under configs/, written out by
-`python -m ptgm.pipeline --write-configs configs`) and `commands` (`ptgm run`).
+another, or each as a Ray task with `--ray`), `config_files` (the configs under configs/, commented YAML
+listing every setting; `python -m ptgm.pipeline --format-configs configs/*.yaml` keeps their comments current)
+and `commands` (`ptgm run`).
 
-The built-in default (`configs/default.yaml` is the same settings written out) is sized for a 2-core CPU
+The built-in default (`configs/default.yaml` lists the same settings) is sized for a 2-core CPU
 (its timings are in docs/results.md); `ptgm run --config FILE` runs any experiment config under `configs/`.
 """
 
 from ptgm.pipeline.config import (METHODS, PIPELINE_SET, STAGE_FIELDS, RunConfig, load_run_config, stage_classes,
                                   stage_config)
-from ptgm.pipeline.experiments import EXPERIMENTS, experiment, render_config, write_configs
+from ptgm.pipeline.config_files import format_configs, render_config
 from ptgm.pipeline.runner import (check_run, collect_record, goal_encoder, pretrain, pretrain_configs,
                                   pretrain_differences, rl_config, run, train_downstream)
 from ptgm.pipeline.stages import STAGE_FILE, Pretrained, run_dir_name, run_stage, stage_status
 
-__all__ = ["EXPERIMENTS", "METHODS", "PIPELINE_SET", "STAGE_FIELDS", "STAGE_FILE", "Pretrained", "RunConfig",
-           "check_run", "collect_record", "experiment", "goal_encoder", "load_run_config", "pretrain",
+__all__ = ["METHODS", "PIPELINE_SET", "STAGE_FIELDS", "STAGE_FILE", "Pretrained", "RunConfig",
+           "check_run", "collect_record", "format_configs", "goal_encoder", "load_run_config", "pretrain",
            "pretrain_configs", "pretrain_differences", "render_config", "rl_config", "run", "run_dir_name",
-           "run_stage", "stage_classes", "stage_config", "stage_status", "train_downstream", "write_configs"]
+           "run_stage", "stage_classes", "stage_config", "stage_status", "train_downstream"]
