@@ -6,7 +6,8 @@
     eval.csv        one row per periodic evaluation (what `ptgm report` reads): success rate, return,
                     length, the score and each achievement's unlock rate (`unlock/<achievement>`)
     tb/             the same scalars for TensorBoard, against env_steps
-    checkpoint/     the last training state (safetensors + JSON), from which the same command resumes
+    checkpoint/     the last training state (safetensors + JSON), from which the same command resumes; a
+                    trainer keeps more in it through `Run.keep_in_checkpoint` (SAC: its replay buffer)
     policy/         the final policy (weights.safetensors + config.json)
     summary.json    the final evaluation, written when the budget is spent
 
@@ -21,7 +22,7 @@ import csv
 import io
 import math
 from dataclasses import asdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from ptgm.config import load_yaml, save_yaml
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
-from ptgm.training.checkpoint import load_checkpoint, read_counters, save_checkpoint, settings_blocking_resume
+from ptgm.training.checkpoint import (STATE_JSON, CheckpointError, load_checkpoint, read_counters, save_checkpoint,
+                                     settings_blocking_resume)
 
 RUN_FORMAT = "ptgm-rl-run/1"
 
@@ -121,6 +123,8 @@ class Run:
             evaluated = self.counters.get("last_eval") == self.start_env_steps
             self.evals.truncate_after(self.start_env_steps if evaluated else self.start_env_steps - 1)
         self._writer: SummaryWriter | None = None
+        # name -> (save, load): the trainer's own state kept with every checkpoint (`keep_in_checkpoint`)
+        self._extras: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[Path, dict[str, Any]], None]]] = {}
 
     @property
     def resumed(self) -> bool:
@@ -167,11 +171,29 @@ class Run:
         self.writer.flush()
 
     # -- checkpoints ----------------------------------------------------------------------------
+    def keep_in_checkpoint(self, name: str, save: Callable[[Path], dict[str, Any]],
+                           load: Callable[[Path, dict[str, Any]], None]) -> None:
+        """Keep state of the trainer's own (beyond the model and optimizer) in every checkpoint of this run.
+
+        `save(folder)` writes it into the checkpoint folder as new files named `<name>-...` (never one an earlier
+        checkpoint names: `ptgm.training.checkpoint.write_tensors` names a file by its checksum) and returns the
+        JSON record naming them ('file'); the checkpoint commits that record with the rest, and the older files
+        go. `load(folder, record)` gets it back when the run resumes (`load_checkpoint`)."""
+        self._extras[name] = (save, load)
+
     def save_checkpoint(self, agent: nn.Module, optimizer: torch.optim.Optimizer, counters: dict[str, Any]) -> None:
-        save_checkpoint(self.checkpoint_dir, agent, optimizer, {"update": counters["iteration"], **counters})
+        extras = {name: save(self.checkpoint_dir) for name, (save, _) in self._extras.items()}
+        save_checkpoint(self.checkpoint_dir, agent, optimizer, {"update": counters["iteration"], **counters}, extras)
 
     def load_checkpoint(self, agent: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        return load_checkpoint(self.checkpoint_dir, agent, optimizer)
+        """Restore the model, optimizer and everything kept with `keep_in_checkpoint`; returns the counters."""
+        counters = load_checkpoint(self.checkpoint_dir, agent, optimizer)
+        for name, (_, load) in self._extras.items():
+            if not isinstance(counters.get(name), dict):
+                raise CheckpointError(f"{self.checkpoint_dir / STATE_JSON} holds no {name!r}, which this trainer "
+                                      f"keeps in its checkpoints")
+            load(self.checkpoint_dir, counters.pop(name))
+        return counters
 
     def finish(self, agent: nn.Module) -> dict[str, Any]:
         """Save the final policy and `summary.json` (the last evaluation) once the budget is spent."""
