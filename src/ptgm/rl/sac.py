@@ -246,6 +246,7 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
     if run.resumed:
         counters.update({k: v for k, v in run.load_checkpoint(sac, optimizer).items() if k in counters})
     else:
+        run.load_start(sac, optimizer, actor)  # a run starting from a saved agent: its networks, alpha and moments
         torch.manual_seed(cfg.seed)
     horizon = cfg.steps_per_iter // env.n_envs
     obs = env.reset(seed=restart_seed(cfg.seed, counters["env_steps"]))

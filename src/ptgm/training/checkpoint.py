@@ -148,6 +148,35 @@ def load_checkpoint(folder: str | Path, model: nn.Module, optimizer: torch.optim
     return {k: v for k, v in state.items() if k not in ("format", "tensors", "sha256", "optimizer", "extras")}
 
 
+def load_weights_and_moments(folder: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Start a new run from another run's checkpoint: its model weights and optimizer moments, while this run keeps
+    its own optimizer settings (learning rate, ...), torch RNG state and counters."""
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    rng = torch.get_rng_state()
+    load_checkpoint(folder, model, optimizer)
+    torch.set_rng_state(rng)
+    for group, own in zip(optimizer.param_groups, settings):
+        group.update(own)
+
+
+def copy_checkpoint(source: str | Path, target: str | Path) -> dict[str, Any]:
+    """The checkpoint in `source` (model, optimizer, counters; not its extras) as a checkpoint in `target`;
+    returns its state.json. state.json is written last, and older tensor files in `target` go after it."""
+    source, target = Path(source), Path(target)
+    state = read_counters(source)
+    if state is None:
+        raise CheckpointError(f"no training checkpoint in {source}")
+    data = _checked_bytes(source, {"file": state["tensors"], "sha256": state["sha256"]}, "'tensors'")
+    atomic_write_bytes(target / state["tensors"], data)
+    extras = set(state.get("extras", []))
+    copied = {k: v for k, v in state.items() if k not in extras and k != "extras"}
+    save_json(target / STATE_JSON, copied)
+    for old in target.glob("state-*.safetensors"):
+        if old.name != state["tensors"]:
+            old.unlink(missing_ok=True)
+    return copied
+
+
 def settings_blocking_resume(saved: dict[str, Any], cfg: Any) -> list[str]:
     """The settings of `cfg` (a config dataclass) that differ from `saved`, the config recorded with a checkpoint,
     and forbid continuing it: every setting but those its class lists in `RESUMABLE_CHANGES` (how long it
