@@ -7,6 +7,7 @@ refuses bad settings in one line."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -141,6 +142,52 @@ def test_replay_buffer_wraps_and_saves_its_rows_in_order(tmp_path):
     again = ReplayBuffer(5)
     again.load(tmp_path, record)
     assert again.data["x"][: again.size, 0].tolist() == [1, 2, 3, 4, 5] and again.pos == 0
+
+
+def test_the_replay_buffer_round_trips_through_the_runs_checkpoint_hook(tmp_path):
+    """`Run.keep_in_checkpoint`: the buffer is saved with every checkpoint (one file, the older ones go), comes back in
+    order on resume, and a checkpoint interrupted before its state.json leaves the previous one whole."""
+    from ptgm.rl.ppo import PPOConfig
+    from ptgm.rl.run import Run
+    from ptgm.training.checkpoint import CheckpointError
+
+    cfg, info = PPOConfig(task="stone", out=str(tmp_path)), {"method": "sac", "task": "stone", "seed": 0, "models": {}}
+    sac = tiny_sac(3, 4, alpha=0.1)
+    optimizer = sac.make_optimizer(1e-3)
+    counters = {"iteration": 1, "env_steps": 10, "next_eval": 20, "last_eval": 0, "next_checkpoint": 20}
+    buffer = ReplayBuffer(4)
+    run = Run(tmp_path, cfg, info)
+    run.keep_in_checkpoint("replay", buffer.save, buffer.load)
+    buffer.add(x=np.array([[0.0], [1.0], [2.0]], np.float32))
+    run.save_checkpoint(sac, optimizer, counters)
+    buffer.add(x=np.array([[3.0], [4.0]], np.float32))  # row 0 is overwritten
+    run.save_checkpoint(sac, optimizer, {**counters, "iteration": 2, "env_steps": 20})
+    state = load_json(tmp_path / "checkpoint" / "state.json")
+    assert state["extras"] == ["replay"] and state["replay"]["size"] == 4
+    assert [p.name for p in (tmp_path / "checkpoint").glob("replay-*")] == [state["replay"]["file"]]
+
+    def interrupted(folder: Path) -> dict:  # writes its file, then dies before the checkpoint commits it
+        buffer.save(folder)
+        raise KeyboardInterrupt
+
+    buffer.add(x=np.array([[5.0]], np.float32))
+    run.keep_in_checkpoint("replay", interrupted, buffer.load)
+    with pytest.raises(KeyboardInterrupt):
+        run.save_checkpoint(sac, optimizer, {**counters, "iteration": 3, "env_steps": 30})
+
+    resumed_buffer = ReplayBuffer(4)
+    resumed = Run(tmp_path, cfg, info)
+    resumed.keep_in_checkpoint("replay", resumed_buffer.save, resumed_buffer.load)
+    assert resumed.load_checkpoint(sac, optimizer)["env_steps"] == 20
+    assert resumed_buffer.data["x"][:, 0].tolist() == [1, 2, 3, 4] and resumed_buffer.pos == 0
+
+    (tmp_path / "checkpoint" / state["replay"]["file"]).write_bytes(b"changed")
+    with pytest.raises(CheckpointError, match="checksum differs"):
+        resumed.load_checkpoint(sac, optimizer)
+    plain = {k: v for k, v in state.items() if k not in ("replay", "extras")}
+    (tmp_path / "checkpoint" / "state.json").write_text(json.dumps(plain))
+    with pytest.raises(CheckpointError, match="holds no 'replay'"):
+        resumed.load_checkpoint(sac, optimizer)
 
 
 def rows(path: Path) -> list[dict]:

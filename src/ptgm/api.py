@@ -12,10 +12,12 @@
   and checkpoints, and calling it again with a larger budget resumes that run. Callbacks
   (`ptgm.rl.callbacks`) are told of its iterations, evaluations and checkpoints.
 - `save(path)` writes a folder: `agent.json` (what made it, its settings, the checksum of every
-  model), `policy/` and, for PTGM, `low/`, `codebook/`, `prior/` (and `encoder/`) copied as the stages
-  wrote them. So a saved PTGM agent is itself a pre-training folder. `load` checks each file against
-  the checksums and shapes it records. A saved agent predicts; to train on, load the run folder it
-  was trained in (its optimizer state is there).
+  model), `policy/`, `trainer/` (the training state the policy finished with: the learner's weights
+  and optimizer moments, as a checkpoint) and, for PTGM, `low/`, `codebook/`, `prior/` (and
+  `encoder/`) copied as the stages wrote them. So a saved PTGM agent is itself a pre-training folder.
+  `load` checks each file against the checksums and shapes it records.
+- A loaded saved agent learns on as in SB3 (`PTGM.load(path).learn(n)`): in a new run folder that
+  starts from its weights and training state (`_Agent.learn` says what is kept and how steps count).
 
 Observations are what the world's env returns: one (a single env; the action is an int) or a batch
 (N envs; the actions an array). An agent whose networks read both the pixels and the symbolic view
@@ -46,12 +48,15 @@ from ptgm.pipeline.stages import Pretrained
 from ptgm.rl.callbacks import Callback, as_callback
 from ptgm.rl.hierarchical import GoalBox, low_level_actions, present_embedder
 from ptgm.rl.policies import ActorCritic, load_policy
+from ptgm.rl.run import Start, final_checkpoint
 from ptgm.rl.train_flat import FlatConfig, train_flat
-from ptgm.rl.train_high import HighConfig, train_high
+from ptgm.rl.train_high import ALGOS, HighConfig, train_high
+from ptgm.training.checkpoint import copy_checkpoint, read_counters
 
 AGENT_FORMAT = "ptgm-agent/1"
 FOLDERS = ("low", "codebook", "prior", "encoder")  # the pre-training's folders, as `ptgm train-high` takes them
 AGENT_FILE = "agent.json"
+TRAINER = "trainer"  # a saved agent's training state: a checkpoint (`ptgm.training.checkpoint`) without extras
 # The files that make up each saved artefact (what its loader reads); logs and checkpoints are not copied.
 ARTEFACT_FILES = {"low": (CONFIG, WEIGHTS), "prior": (CONFIG, WEIGHTS), "encoder": (CONFIG, WEIGHTS),
                   "codebook": ("codebook.json", "codebook.npz")}
@@ -288,7 +293,9 @@ class _Agent:
             self.config(1)  # refuse bad settings now, not at the first `learn`
         self.policy = policy
         self.run_path: Path | None = None  # the run folder `learn` wrote
-        self.saved_in: Path | None = None  # the folder a saved agent was loaded from
+        self.saved_in: Path | None = None  # the folder a saved agent was loaded from, until it learns on
+        self.saved_record: dict[str, Any] | None = None  # that folder's agent.json
+        self.start: Start | None = None  # the saved agent `learn` starts from (kept, so a second learn resumes)
         self.generator = torch.Generator().manual_seed(int(settings.get("seed", 0)))
 
     def config(self, total_timesteps: int) -> Any:
@@ -296,20 +303,39 @@ class _Agent:
         cfg.validate()
         return cfg
 
-    def _train(self, cfg: Any, callback: Callback | None) -> Path:
+    def _train(self, cfg: Any, callback: Callback | None, start: Start | None) -> Path:
         raise NotImplementedError
 
     def learn(self, total_timesteps: int, callback: Callback | Sequence[Callback] | None = None) -> "_Agent":
-        """Train until the run has `total_timesteps` env steps (resuming the run in `out` if it has begun)."""
-        if self.saved_in is not None:
-            # Its optimizer state and logs are in the run folder it was trained in, not in the saved copy.
-            where = f"PTGM.load({str(self.run_path)!r})" if self.run_path is not None else "the run it was trained in"
-            raise AgentError(f"{self.saved_in} is a saved agent, which predicts but does not train on; to train "
-                             f"further, load {where} and call learn() on that")
-        self.run_path = self._train(self.config(total_timesteps), as_callback(callback))
+        """Train until the run in `out` has `total_timesteps` env steps; called again with a larger budget, it
+        resumes that run.
+
+        An agent loaded from a saved agent (`load(saved)`) learns on as SB3's `PPO.load(path).learn(n)` does, in a
+        new run folder: `out` (`load(saved, out=...)`; by default runs/<method>-<task>-s<seed>-from-<the saved
+        folder's name>), never the saved folder itself. That run starts from the saved policy's weights and, when
+        the agent was saved with its training state for the same learner (`algo`), from that state too: PPO's
+        Adam moments, SAC's Q networks, targets, alpha and moments (not SAC's replay buffer, which refills before
+        its first update); the run's own settings (lr, ...) apply. Its env steps count from 0, as in SB3's default
+        `reset_num_timesteps=True`: `total_timesteps` is the new run's budget and its charts and evaluations start
+        at 0; its run.json records the saved agent it started from (`started_from`: path, weights sha256, and the
+        env steps it had been trained for). Interrupted, it resumes from its own checkpoint."""
+        cfg = self.config(total_timesteps)
+        if self.saved_in is not None and self.start is None:
+            self.start = self._start(cfg)
+        self.run_path = self._train(cfg, as_callback(callback), self.start)
         self.settings["out"] = str(self.run_path)
         self.policy = load_policy(self.run_path / "policy")
+        self.saved_in = self.saved_record = None  # its policy and training state are now the new run's
         return self
+
+    def _start(self, cfg: Any) -> Start:
+        """Where a loaded saved agent's new run starts: its policy and, for the same learner, its training state."""
+        record, root = self.saved_record, self.saved_in.resolve()
+        trainer = record.get(TRAINER)
+        same = isinstance(trainer, dict) and trainer.get("algo") == getattr(cfg, "algo", "ppo")
+        return Start(agent=str(root), policy=str(root / "policy"), policy_sha256=record["models"]["policy"],
+                     env_steps=record.get("env_steps"), trainer=str(root / TRAINER) if same else None,
+                     trainer_sha256=trainer.get("sha256") if same else None)
 
     def _require_policy(self) -> ActorCritic:
         if self.policy is None:
@@ -320,19 +346,43 @@ class _Agent:
         return {}
 
     def save(self, path: str | Path) -> Path:
-        """`agent.json` + `policy/` (+ the pre-training's artefacts); agent.json is written last (the commit point)."""
+        """`agent.json` + `policy/` (+ `trainer/`, the pre-training's artefacts); agent.json is written last (the
+        commit point)."""
         out = Path(path)
         policy = self._require_policy()
         if out.exists() and not out.is_dir():
             raise AgentError(f"cannot save into {out}: it is a file")
         self._save_models(out)
         policy.save(out / "policy")
+        sha = load_json(out / "policy" / CONFIG)["weights_sha256"]
+        trainer, algo = self._training_state(sha)
+        if trainer is None:
+            shutil.rmtree(out / TRAINER, ignore_errors=True)  # another agent's, saved here before
+            state = None
+        elif trainer.resolve() == (out / TRAINER).resolve():  # saved again where it was loaded from
+            state = read_counters(trainer)
+        else:
+            state = copy_checkpoint(trainer, out / TRAINER)
         save_json(out / AGENT_FILE, {
             "format": AGENT_FORMAT, "kind": self.KIND, "world": policy.world.name, "settings": self.settings,
-            "models": {"policy": load_json(out / "policy" / CONFIG)["weights_sha256"], **self._agent_record()},
+            "models": {"policy": sha, **self._agent_record()},
             "trained_in": None if self.run_path is None else str(self.run_path),
+            "env_steps": None if state is None else state.get("env_steps"),
+            TRAINER: None if state is None else {"sha256": state["sha256"], "algo": algo},
             "provenance": provenance(f"ptgm.api {type(self).__name__}.save")})
         return out
+
+    def _training_state(self, policy_sha256: str) -> tuple[Path | None, str | None]:
+        """(the checkpoint holding the training state this policy, `policy_sha256`, finished with, and the learner
+        it is of: ppo or sac): a saved agent's own `trainer/`, or the last checkpoint of the run that trained it
+        while that run still ends with it. (None, None) when there is none."""
+        if self.saved_in is not None:
+            trainer = (self.saved_record or {}).get(TRAINER)
+            return (self.saved_in / TRAINER, trainer["algo"]) if trainer else (None, None)
+        checkpoint = None if self.run_path is None else final_checkpoint(self.run_path, policy_sha256)
+        if checkpoint is None:
+            return None, None
+        return checkpoint, str(load_yaml(self.run_path / "config.yaml").get("algo", "ppo"))  # what it was trained with
 
     def _save_models(self, out: Path) -> None:
         pass
@@ -363,6 +413,25 @@ class _Agent:
                          f"(a training run)")
 
     @staticmethod
+    def _learn_settings(root: Path, settings: dict[str, Any], record: dict[str, Any] | None,
+                        changes: dict[str, Any]) -> dict[str, Any]:
+        """A loaded agent's settings with `changes` over them. A run folder's `learn` goes on with that run (which
+        refuses changes its resume rule forbids); a saved agent's starts a new run, in `out` when one is given."""
+        if record is not None:
+            return {**settings, "out": None, **changes}
+        if "out" in changes and Path(changes["out"]).resolve() != root.resolve():
+            raise AgentError(f"{root} is a training run, whose learn() goes on in that folder; to start a new run "
+                             f"from its policy, save the agent (agent.save(path)) and load that with out=...")
+        return {**settings, **changes, "out": str(root)}
+
+    def _loaded_from(self, root: Path, record: dict[str, Any] | None) -> "_Agent":
+        """This agent, as loaded from `root` (a saved agent when `record`, its agent.json, is given)."""
+        self.run_path = self._trained_in(root, record)
+        if record is not None:
+            self.saved_in, self.saved_record = root, record
+        return self
+
+    @staticmethod
     def _trained_in(root: Path, record: dict[str, Any] | None) -> Path | None:
         """The run folder the policy was trained in: the one loaded, or the one a saved agent records."""
         if record is None:
@@ -371,7 +440,8 @@ class _Agent:
 
     @staticmethod
     def _check_policy(root: Path, record: dict[str, Any] | None) -> ActorCritic:
-        """The final policy in `root/policy`, checked against what a saved agent's agent.json records."""
+        """The final policy in `root/policy`, checked (with a saved agent's training state) against what a saved
+        agent's agent.json records."""
         policy_dir = root / "policy"
         if not policy_dir.is_dir():
             raise AgentError(f"{root} has no final policy (policy/): the run has not finished; rerun its command "
@@ -380,6 +450,11 @@ class _Agent:
         if record is not None:
             if record["models"].get("policy") != load_json(policy_dir / CONFIG)["weights_sha256"]:
                 raise AgentError(f"{policy_dir} is not the policy {root / AGENT_FILE} records (replaced or changed)")
+            trainer = record.get(TRAINER)
+            if trainer is not None and (not isinstance(trainer, dict) or trainer.get("algo") not in ALGOS
+                                        or (read_counters(root / TRAINER) or {}).get("sha256") != trainer.get("sha256")):
+                raise AgentError(f"{root / TRAINER} is not the training state {root / AGENT_FILE} records (missing, "
+                                 f"replaced or changed)")
             if record["world"] != policy.world.name:
                 raise AgentError(f"{root / AGENT_FILE} names world {record['world']!r}, its policy plays "
                                  f"{policy.world.name!r}")
@@ -433,8 +508,8 @@ class PTGM(_Agent):
         if policy.n_actions != (book.dim if policy.continuous else book.n_codes):
             raise AgentError(f"the high-level policy has {policy.n_actions} outputs, the codebook {book.n_codes} codes")
 
-    def _train(self, cfg: HighConfig, callback: Callback | None) -> Path:
-        return train_high(cfg, callback)
+    def _train(self, cfg: HighConfig, callback: Callback | None, start: Start | None) -> Path:
+        return train_high(cfg, callback, start)
 
     def learn(self, total_timesteps: int, callback: Callback | Sequence[Callback] | None = None) -> "PTGM":
         if not self.settings.get("task"):
@@ -508,11 +583,13 @@ class PTGM(_Agent):
         self.pretraining.save(out)
 
     @classmethod
-    def load(cls, path: str | Path) -> "PTGM":
-        """A saved agent, a finished `ptgm train-high` run, or a pre-training folder (a PTGM that has not learnt)."""
+    def load(cls, path: str | Path, **changes: Any) -> "PTGM":
+        """A saved agent, a finished `ptgm train-high` run, or a pre-training folder (a PTGM that has not learnt).
+        `changes`: settings changed for what `learn` does next, as SB3's `load(path, **kwargs)` (`out` for a saved
+        agent's new run; `_Agent._learn_settings`)."""
         root = Path(path)
         if root.is_dir() and not (root / AGENT_FILE).is_file() and not (root / "run.json").is_file():
-            return cls(Pretraining.load(root))
+            return cls(Pretraining.load(root), **changes)
         settings, recorded, record = cls._open(root)
         pre = Pretraining.load(root)
         differ = sorted(k for k, v in pre.models().items() if k in recorded and v != recorded[k])
@@ -520,14 +597,10 @@ class PTGM(_Agent):
             where = AGENT_FILE if record is not None else "run.json"
             raise AgentError(f"{root}: {', '.join(differ)} differ from what {where} records (replaced, changed, "
                              f"or trained again since)")
-        if record is None:
-            settings["out"] = str(root)  # learn() goes on with this run
         for name in FOLDERS:  # the folders found (a saved agent: the copies beside it)
             settings[name] = pre.folders.get(name)
-        agent = cls(pre, policy=cls._check_policy(root, record), **settings)
-        agent.run_path = cls._trained_in(root, record)
-        agent.saved_in = root if record is not None else None
-        return agent
+        agent = cls(pre, policy=cls._check_policy(root, record), **cls._learn_settings(root, settings, record, changes))
+        return agent._loaded_from(root, record)
 
 
 class FlatPPO(_Agent):
@@ -540,8 +613,8 @@ class FlatPPO(_Agent):
     def __init__(self, task: str, policy: ActorCritic | None = None, **settings: Any):
         super().__init__({"task": task, **settings}, policy)
 
-    def _train(self, cfg: FlatConfig, callback: Callback | None) -> Path:
-        return train_flat(cfg, callback)
+    def _train(self, cfg: FlatConfig, callback: Callback | None, start: Start | None) -> Path:
+        return train_flat(cfg, callback, start)
 
     @property
     def obs_mode(self) -> str:
@@ -559,16 +632,13 @@ class FlatPPO(_Agent):
         return (_one(actions) if single else actions), None
 
     @classmethod
-    def load(cls, path: str | Path) -> "FlatPPO":
-        """A saved agent or a finished `ptgm train-flat` run."""
+    def load(cls, path: str | Path, **changes: Any) -> "FlatPPO":
+        """A saved agent or a finished `ptgm train-flat` run. `changes`: settings changed for what `learn` does next,
+        as `PTGM.load`'s."""
         root = Path(path)
         settings, _, record = cls._open(root)
-        if record is None:
-            settings["out"] = str(root)  # learn() goes on with this run
-        agent = cls(policy=cls._check_policy(root, record), **settings)
-        agent.run_path = cls._trained_in(root, record)
-        agent.saved_in = root if record is not None else None
-        return agent
+        agent = cls(policy=cls._check_policy(root, record), **cls._learn_settings(root, settings, record, changes))
+        return agent._loaded_from(root, record)
 
 
 __all__ = ["AgentError", "FlatPPO", "LowLevel", "PTGM", "PTGMState", "Pretraining", "Prior"]

@@ -14,7 +14,7 @@ from typing import Any
 
 from ptgm.evaluate.periodic import EvalPoint
 from ptgm.rl.policies import ActorCritic
-from ptgm.rl.run import Run
+from ptgm.rl.run import Run, Start
 
 
 class Callback:
@@ -120,9 +120,10 @@ class CallbackRun(Run):
 
 
 def open_run(path: str | Path, config: Any, info: dict[str, Any], achievements: Sequence[str],
-             callback: Callback | None, progress_fields: Sequence[str] | None = None) -> Run:
-    """The run folder a trainer writes through: a `CallbackRun` when there is a callback; `progress_fields`: as
-    `Run`'s."""
+             callback: Callback | None, progress_fields: Sequence[str] | None = None,
+             start: Start | None = None) -> Run:
+    """The run folder a trainer writes through: a `CallbackRun` when there is a callback; `progress_fields` and
+    `start`: as `Run`'s."""
     if callback is None:
-        return Run(path, config, info, achievements, progress_fields)
-    return CallbackRun(path, config, info, achievements, progress_fields, callback=callback)
+        return Run(path, config, info, achievements, progress_fields, start)
+    return CallbackRun(path, config, info, achievements, progress_fields, start, callback=callback)

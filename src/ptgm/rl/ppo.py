@@ -219,6 +219,7 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
     if run.resumed:
         counters.update({k: v for k, v in run.load_checkpoint(agent, optimizer).items() if k in counters})
     else:
+        run.load_start(agent, optimizer, agent)  # a run starting from a saved agent: its weights and moments
         torch.manual_seed(cfg.seed)
     horizon = cfg.steps_per_iter // env.n_envs
     obs = env.reset(seed=restart_seed(cfg.seed, counters["env_steps"]))

@@ -37,8 +37,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
 from torch import Tensor, nn
 from torch.nn import functional as F
 from tqdm import tqdm
@@ -46,12 +44,10 @@ from tqdm import tqdm
 from ptgm.config import ConfigError, check_at_least, check_positive
 from ptgm.envs import WorldSpec
 from ptgm.envs.vector import Obs, TaskVecEnv
-from ptgm.io import atomic_write_bytes, sha256_bytes
-from ptgm.models.artifacts import state_to_bytes
 from ptgm.models.encoders import make_obs_encoder
 from ptgm.rl.loop import episode_charts, evaluate_into, restart_seed
 from ptgm.rl.run import Run
-from ptgm.training.checkpoint import CheckpointError
+from ptgm.training.checkpoint import read_tensors, write_tensors
 
 
 @dataclass(kw_only=True)
@@ -212,25 +208,13 @@ class ReplayBuffer:
 
     def save(self, folder: Path) -> dict[str, Any]:
         """Write the filled rows, oldest first (so a resumed buffer overwrites the same ones next), to a file named
-        by its checksum: a checkpoint never rewrites the file the previous one names. Returns the record to keep."""
+        by its checksum in `folder`; returns the record naming it (as `Run.keep_in_checkpoint` takes it)."""
         order = (self.pos - self.size + np.arange(self.size)) % self.capacity
-        data = state_to_bytes({k: torch.from_numpy(np.ascontiguousarray(v[order])) for k, v in self.data.items()})
-        digest = sha256_bytes(data)
-        name = f"replay-{digest[:16]}.safetensors"
-        atomic_write_bytes(folder / name, data)
-        return {"file": name, "sha256": digest, "size": self.size}
+        rows = {k: torch.from_numpy(np.ascontiguousarray(v[order])) for k, v in self.data.items()}
+        return {**write_tensors(folder, "replay", rows), "size": self.size}
 
     def load(self, folder: Path, record: dict[str, Any]) -> None:
-        path = folder / str(record.get("file", ""))
-        if not path.is_file() or "/" in str(record.get("file", "")):
-            raise CheckpointError(f"{folder}: the replay buffer file {record.get('file')!r} is missing")
-        data = path.read_bytes()
-        if sha256_bytes(data) != record.get("sha256"):
-            raise CheckpointError(f"{path}: checksum differs from the checkpoint's record (file changed or corrupt)")
-        try:
-            rows = {k: v.numpy() for k, v in load_safetensors_bytes(data).items()}
-        except (SafetensorError, ValueError) as e:
-            raise CheckpointError(f"{path} is not a valid safetensors file: {e}") from e
+        rows = {k: v.numpy() for k, v in read_tensors(folder, record, "the replay buffer").items()}
         self.data, self.pos, self.size = {}, 0, 0
         if rows:
             self.add(**{k: v[-self.capacity:] for k, v in rows.items()})
@@ -255,14 +239,14 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
     actor = sac.actor
     optimizer = sac.make_optimizer(cfg.lr)
     buffer = ReplayBuffer(cfg.sac_buffer_size)
+    run.keep_in_checkpoint("replay", buffer.save, buffer.load)  # a resumed run learns from the memory it stopped with
     counters: dict[str, Any] = {"iteration": 0, "env_steps": 0, "next_eval": 0, "last_eval": -1,
                                 "next_checkpoint": cfg.checkpoint_every, "seconds": 0.0, "updates": 0,
                                 "decisions": 0, "updates_due": 0.0}
     if run.resumed:
-        saved = run.load_checkpoint(sac, optimizer)
-        counters.update({k: v for k, v in saved.items() if k in counters})
-        buffer.load(run.checkpoint_dir, saved.get("replay", {}))
+        counters.update({k: v for k, v in run.load_checkpoint(sac, optimizer).items() if k in counters})
     else:
+        run.load_start(sac, optimizer, actor)  # a run starting from a saved agent: its networks, alpha and moments
         torch.manual_seed(cfg.seed)
     horizon = cfg.steps_per_iter // env.n_envs
     obs = env.reset(seed=restart_seed(cfg.seed, counters["env_steps"]))
@@ -271,14 +255,6 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
     def log_prior_of(views: Obs) -> Tensor | None:
         return None if prior is None else torch.log_softmax(prior(torch.from_numpy(views[prior_obs_mode])).float(), -1)
 
-    def save_checkpoint() -> None:
-        counters["seconds"] = time.perf_counter() - started
-        replay = buffer.save(run.checkpoint_dir)
-        run.save_checkpoint(sac, optimizer, {**counters, "replay": replay})
-        for old in run.checkpoint_dir.glob("replay-*.safetensors"):  # state.json now names the new one
-            if old.name != replay["file"]:
-                old.unlink(missing_ok=True)
-
     bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step", disable=not cfg.progress,
                desc=f"{run.info['method']} {cfg.task}", smoothing=0.1)
     started = time.perf_counter() - counters["seconds"]
@@ -286,7 +262,8 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
         finished = counters["env_steps"] >= cfg.steps
         if counters["env_steps"] >= counters["next_eval"] or (finished and counters["last_eval"] != counters["env_steps"]):
             evaluate_into(run, actor, eval_env, cfg, counters, bar)
-            save_checkpoint()
+            counters["seconds"] = time.perf_counter() - started
+            run.save_checkpoint(sac, optimizer, counters)
         if finished:
             break
         iteration_start = time.perf_counter()
@@ -354,7 +331,8 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
         bar.set_postfix(success=f"{row['charts/success_rate']:.2f}", alpha=f"{sac.alpha:.3g}")
         if counters["env_steps"] >= counters["next_checkpoint"]:
             counters["next_checkpoint"] = counters["env_steps"] + cfg.checkpoint_every
-            save_checkpoint()
+            counters["seconds"] = time.perf_counter() - started
+            run.save_checkpoint(sac, optimizer, counters)
     bar.close()
     return counters
 

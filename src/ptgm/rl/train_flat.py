@@ -18,6 +18,7 @@ from ptgm.io import folder_lock
 from ptgm.rl.callbacks import Callback, open_run
 from ptgm.rl.policies import ActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
+from ptgm.rl.run import Start, run_folder
 from ptgm.envs.vector import TaskVecEnv
 
 
@@ -34,24 +35,24 @@ class FlatConfig(PPOConfig):
                               f"(no flat baseline for it yet)")
 
 
-def train_flat(cfg: FlatConfig, callback: Callback | None = None) -> Path:
+def train_flat(cfg: FlatConfig, callback: Callback | None = None, start: Start | None = None) -> Path:
     """Train the flat PPO baseline; returns the run directory. `callback`: told of iterations, evaluations and
-    checkpoints (`ptgm.rl.callbacks`)."""
+    checkpoints (`ptgm.rl.callbacks`); `start`: a saved agent to start from instead of fresh weights."""
     cfg.validate()
     world = get_world(cfg.world)
     task = get_task(cfg.task, world, cfg.tasks_file)
     method = cfg.label or "flat"
-    out = cfg.out or f"runs/{method}-{cfg.task}-s{cfg.seed}"
+    out = run_folder(cfg.out, f"runs/{method}-{cfg.task}-s{cfg.seed}", start)
     with folder_lock(out):
-        return _train_flat(cfg, world, task, method, out, callback)
+        return _train_flat(cfg, world, task, method, out, callback, start)
 
 
 def _train_flat(cfg: FlatConfig, world: WorldSpec, task: TaskSpec, method: str, out: str,
-                callback: Callback | None) -> Path:
+                callback: Callback | None, start: Start | None) -> Path:
     torch.set_num_threads(cfg.threads)
     run = open_run(out, cfg,
               {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
-               "command": "ptgm train-flat", "models": {}}, world.achievements, callback)
+               "command": "ptgm train-flat", "models": {}}, world.achievements, callback, start=start)
     torch.manual_seed(cfg.seed)
     agent = ActorCritic(world, cfg.obs_mode, world.n_actions, cfg.hidden)
     agent.meta = {"task": cfg.task, "method": method, "actions": "primitive"}

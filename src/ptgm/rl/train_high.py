@@ -33,6 +33,7 @@ from ptgm.rl.hierarchical import HierarchicalVecEnv, present_embedder
 from ptgm.rl import sac
 from ptgm.rl.policies import ActorCritic, GaussianActorCritic
 from ptgm.rl.ppo import PPOConfig, learn
+from ptgm.rl.run import Start, run_folder
 
 DEFAULT_LOW_LEVEL_STEPS = 10
 DEFAULT_KL_REWARD = 0.05
@@ -102,17 +103,18 @@ def method_name(cfg: HighConfig) -> str:
     return base + (f"[{','.join(extras)}]" if extras else "")
 
 
-def train_high(cfg: HighConfig, callback: Callback | None = None) -> Path:
+def train_high(cfg: HighConfig, callback: Callback | None = None, start: Start | None = None) -> Path:
     """Train the high-level policy; returns the run directory. `callback`: told of iterations, evaluations and
-    checkpoints (`ptgm.rl.callbacks`)."""
+    checkpoints (`ptgm.rl.callbacks`); `start`: a saved agent to start from instead of fresh weights."""
     cfg.validate()
     world = get_world(cfg.world)
     task = get_task(cfg.task, world, cfg.tasks_file)
-    with folder_lock(cfg.out or f"runs/{method_name(cfg)}-{cfg.task}-s{cfg.seed}") as out:
-        return _train_high(cfg, world, task, out, callback)
+    with folder_lock(run_folder(cfg.out, f"runs/{method_name(cfg)}-{cfg.task}-s{cfg.seed}", start)) as out:
+        return _train_high(cfg, world, task, out, callback, start)
 
 
-def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, callback: Callback | None) -> Path:
+def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, callback: Callback | None,
+                start: Start | None) -> Path:
     torch.set_num_threads(cfg.threads)
     low = LowLevelPolicy.load(cfg.low)
     if low.world.name != world.name:
@@ -130,7 +132,7 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
               {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
                "command": "ptgm train-high", "models": models, "inputs": {"low": cfg.low, "codebook": cfg.codebook, "prior": cfg.prior}, "obs_mode": obs_mode,
                "n_codes": codebook.n_codes}, world.achievements, callback,
-              sac.PROGRESS_FIELDS if cfg.algo == "sac" else None)
+              sac.PROGRESS_FIELDS if cfg.algo == "sac" else None, start)
 
     torch.manual_seed(cfg.seed)
     if cfg.continuous:

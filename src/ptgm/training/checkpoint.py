@@ -1,13 +1,17 @@
 """Training checkpoints that resume: model, optimizer, counters and RNG state, without pickles.
 
-`checkpoint/state-<update>.safetensors` holds every tensor (model weights, optimizer moments,
+`checkpoint/state-<sha>.safetensors` holds every tensor (model weights, optimizer moments,
 the torch RNG state); `checkpoint/state.json` holds the counters, the optimizer's settings and
-the name and checksum of that tensor file. The JSON is written last and names a complete file,
-so a run killed at any moment leaves the previous checkpoint intact.
+the name and checksum of that tensor file. A trainer's extra state (SAC's replay buffer) is more
+files beside it, each named by its owner (`<name>-<sha>.safetensors`) and recorded in state.json
+under that name (`extras` lists the names). Every tensor file is named by its checksum, so a new
+checkpoint never rewrites a file the previous state.json names; the JSON is written last and is the
+commit point, so a run killed at any moment leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +35,49 @@ class CheckpointError(ArtifactError):
     """A training checkpoint is corrupt or belongs to a run with other settings."""
 
 
+def write_tensors(folder: str | Path, name: str, tensors: dict[str, torch.Tensor]) -> dict[str, str]:
+    """`tensors` as `folder/<name>-<sha>.safetensors`, written atomically; returns the record that names it
+    ({'file', 'sha256'}). Named by the checksum, so it never replaces a different file of the same owner."""
+    data = state_to_bytes(tensors)
+    digest = sha256_bytes(data)
+    file = f"{name}-{digest[:16]}.safetensors"
+    atomic_write_bytes(Path(folder) / file, data)
+    return {"file": file, "sha256": digest}
+
+
+def _checked_bytes(folder: Path, record: Any, what: str) -> bytes:
+    """The bytes of the file `record` ({'file', 'sha256'}) names inside `folder`, checked against its checksum."""
+    where = f"{folder / STATE_JSON}: {what}"
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{where}: expected a record of its file, got {record!r}")
+    file = path_inside(folder, record.get("file"), where, CheckpointError)
+    if not file.is_file():
+        raise CheckpointError(f"{where} names {file}, which is missing")
+    data = file.read_bytes()
+    if sha256_bytes(data) != record.get("sha256"):
+        raise CheckpointError(f"{file}: checksum differs from {STATE_JSON} (file changed or corrupt)")
+    return data
+
+
+def read_tensors(folder: str | Path, record: Any, what: str) -> dict[str, torch.Tensor]:
+    """The tensors of the file `record` (`write_tensors`'s) names inside `folder`, checked against its checksum."""
+    data = _checked_bytes(Path(folder), record, what)
+    try:
+        return load_safetensors_bytes(data)
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{Path(folder) / record['file']} is not a valid safetensors file: {e}") from e
+
+
 def save_checkpoint(folder: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    counters: dict[str, Any]) -> None:
+                    counters: dict[str, Any], extras: Mapping[str, dict[str, Any]] | None = None) -> None:
+    """`extras`: the records of extra files a trainer has already written into `folder` for this checkpoint, by
+    name (each record names its 'file', `<name>-...`); state.json keeps each record under its name, and the
+    older files of each name go once state.json names the new ones."""
     folder = Path(folder)
+    extras = dict(extras or {})
+    clash = sorted(set(extras) & (set(counters) | {"format", "tensors", "sha256", "optimizer", "extras", "state"}))
+    if clash:
+        raise ValueError(f"checkpoint extras may not be named like its own entries: {clash}")
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     optim = optimizer.state_dict()
     plain_state: dict[str, dict[str, Any]] = {}
@@ -44,15 +88,15 @@ def save_checkpoint(folder: str | Path, model: nn.Module, optimizer: torch.optim
             else:
                 plain_state.setdefault(str(index), {})[key] = value
     tensors["rng/torch"] = torch.get_rng_state()
-    data = state_to_bytes(tensors)
-    name = f"state-{int(counters['update']):08d}.safetensors"
-    atomic_write_bytes(folder / name, data)
-    save_json(folder / STATE_JSON, {"format": CHECKPOINT_FORMAT, "tensors": name, "sha256": sha256_bytes(data),
+    record = write_tensors(folder, "state", tensors)
+    save_json(folder / STATE_JSON, {"format": CHECKPOINT_FORMAT, "tensors": record["file"], "sha256": record["sha256"],
                                      "optimizer": {"param_groups": optim["param_groups"], "state": plain_state},
-                                     **counters})
-    for old in folder.glob("state-*.safetensors"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
+                                     **counters, **extras, **({"extras": sorted(extras)} if extras else {})})
+    kept = {record["file"], *(str(r.get("file")) for r in extras.values())}
+    for name in ("state", *extras):
+        for old in folder.glob(f"{name}-*.safetensors"):
+            if old.name not in kept:
+                old.unlink(missing_ok=True)
 
 
 def read_counters(folder: str | Path) -> dict[str, Any] | None:
@@ -77,21 +121,13 @@ def read_counters(folder: str | Path) -> dict[str, Any] | None:
 
 
 def load_checkpoint(folder: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore model, optimizer and torch RNG in place; returns the counters."""
+    """Restore model, optimizer and torch RNG in place; returns the counters (with the extras' records)."""
     folder = Path(folder)
     state = read_counters(folder)
     if state is None:
         raise CheckpointError(f"no training checkpoint in {folder}")
-    file = path_inside(folder, state["tensors"], f"{folder / STATE_JSON} 'tensors'", CheckpointError)
-    if not file.is_file():
-        raise CheckpointError(f"{folder / STATE_JSON} names {file}, which is missing")
-    data = file.read_bytes()
-    if sha256_bytes(data) != state["sha256"]:
-        raise CheckpointError(f"{file}: checksum differs from {STATE_JSON} (file changed or corrupt)")
-    try:
-        tensors = load_safetensors_bytes(data)
-    except (SafetensorError, ValueError) as e:
-        raise CheckpointError(f"{file} is not a valid safetensors file: {e}") from e
+    tensors = read_tensors(folder, {"file": state["tensors"], "sha256": state["sha256"]}, "'tensors'")
+    file = folder / state["tensors"]
     model_state = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
     try:
         model.load_state_dict(model_state)
@@ -104,9 +140,41 @@ def load_checkpoint(folder: str | Path, model: nn.Module, optimizer: torch.optim
             optim_state.setdefault(int(index), {})[name] = value
     for index, entry in state["optimizer"]["state"].items():
         optim_state.setdefault(int(index), {}).update(entry)
-    optimizer.load_state_dict({"state": optim_state, "param_groups": state["optimizer"]["param_groups"]})
+    try:
+        optimizer.load_state_dict({"state": optim_state, "param_groups": state["optimizer"]["param_groups"]})
+    except ValueError as e:
+        raise CheckpointError(f"{folder / STATE_JSON} holds the state of another optimizer: {e}") from e
     torch.set_rng_state(tensors["rng/torch"])
-    return {k: v for k, v in state.items() if k not in ("format", "tensors", "sha256", "optimizer")}
+    return {k: v for k, v in state.items() if k not in ("format", "tensors", "sha256", "optimizer", "extras")}
+
+
+def load_weights_and_moments(folder: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Start a new run from another run's checkpoint: its model weights and optimizer moments, while this run keeps
+    its own optimizer settings (learning rate, ...), torch RNG state and counters."""
+    settings = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    rng = torch.get_rng_state()
+    load_checkpoint(folder, model, optimizer)
+    torch.set_rng_state(rng)
+    for group, own in zip(optimizer.param_groups, settings):
+        group.update(own)
+
+
+def copy_checkpoint(source: str | Path, target: str | Path) -> dict[str, Any]:
+    """The checkpoint in `source` (model, optimizer, counters; not its extras) as a checkpoint in `target`;
+    returns its state.json. state.json is written last, and older tensor files in `target` go after it."""
+    source, target = Path(source), Path(target)
+    state = read_counters(source)
+    if state is None:
+        raise CheckpointError(f"no training checkpoint in {source}")
+    data = _checked_bytes(source, {"file": state["tensors"], "sha256": state["sha256"]}, "'tensors'")
+    atomic_write_bytes(target / state["tensors"], data)
+    extras = set(state.get("extras", []))
+    copied = {k: v for k, v in state.items() if k not in extras and k != "extras"}
+    save_json(target / STATE_JSON, copied)
+    for old in target.glob("state-*.safetensors"):
+        if old.name != state["tensors"]:
+            old.unlink(missing_ok=True)
+    return copied
 
 
 def settings_blocking_resume(saved: dict[str, Any], cfg: Any) -> list[str]:
