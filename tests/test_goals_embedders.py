@@ -79,3 +79,16 @@ def test_symbolic_render_colours_each_cell():
     assert image.shape == (64, 64, 3)
     assert not np.array_equal(image[0, 0], image[30, 10])  # water vs grass
     assert not np.array_equal(image[60, 60], image[30, 10])  # lava vs grass
+
+
+def test_state_embedding_of_a_view_one_cell_high_names_the_two_neighbours():
+    from ptgm.envs import SymbolicLayout, WorldSpec
+
+    world = WorldSpec(name="strip", action_names=("noop",), achievements=(), items=("coins",), item_max=9,
+                      id_names=("wall", "floor", "coin", "player"), pixel_shape=(64, 64, 3), default_max_steps=10,
+                      symbolic_layout=SymbolicLayout(view_shape=(1, 5), n_ids=4, n_items=1))
+    embedder = make_embedder("state", world)
+    goal = embedder.embed(np.array([[1, 0, 3, 2, 1, 4]], np.uint8))[0]  # floor, wall, player, coin, floor; 4 coins
+    near = goal[embedder.blocks["near"]]
+    assert near.tolist() == [1.0, 0.0, 1.0, 0.0]  # wall and coin beside the player; not floor, not itself
+    assert goal[embedder.blocks["inventory"]].tolist() == pytest.approx([4 / 9])

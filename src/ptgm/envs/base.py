@@ -13,6 +13,9 @@ Its `info` always carries, on reset and on every step:
 - `unlocked`: bool vector, which achievements were unlocked at least once this episode;
 - `player_pos`: int vector, the player's position in the world (only in worlds with a map).
 
+and the unwrapped env has a `world_seed` attribute: the seed its current world was made from (the episode's
+seed when reset was given one), which evaluation records with each episode.
+
 A world whose state is a vector of measurements (Kitchen) reports that vector as its symbolic
 observation: `WorldSpec.symbolic_dtype` says its dtype, `WorldSpec.state_slices` names its parts,
 and its layout has no view and no items, only `extras`. A world with continuous actions says so

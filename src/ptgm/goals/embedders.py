@@ -76,8 +76,9 @@ class StateEmbedder:
         onehot = np.eye(n_ids, dtype=np.float32)[view.astype(np.int64)]  # (B, H, W, n_ids)
         composition = onehot.mean(axis=(1, 2))
         cy, cx = view.shape[1] // 2, view.shape[2] // 2
-        around = onehot[:, cy - 1 : cy + 2, cx - 1 : cx + 2].copy()
-        around[:, 1, 1] = 0.0  # the player's own cell
+        top, left = max(cy - 1, 0), max(cx - 1, 0)  # a view one cell high or wide has no row or column beyond
+        around = onehot[:, top : cy + 2, left : cx + 2].copy()
+        around[:, cy - top, cx - left] = 0.0  # the player's own cell
         near = around.max(axis=(1, 2))
         parts = [inventory.astype(np.float32) / self.world.item_max, composition, near]
         if self._extras:
