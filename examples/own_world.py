@@ -13,7 +13,6 @@ on a task defined in YAML. Copy this file and replace the world with yours.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import gymnasium as gym
