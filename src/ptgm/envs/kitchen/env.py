@@ -9,6 +9,7 @@ never ends early (a task wrapper decides what success is), only at `max_steps`.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 from typing import Any
 
@@ -82,6 +83,22 @@ class KitchenEnv(gym.Env):
 
     def render(self):
         return self.kitchen.render()
+
+    def __deepcopy__(self, memo: dict) -> "KitchenEnv":
+        """An independent kitchen in exactly this state: it continues as this one would under the same actions.
+
+        Why not the default deep copy: gymnasium_robotics' kitchen pickles, and so deep-copies, by building a new
+        env from its constructor arguments. That copy has a blank simulation (every joint at 0), a fresh noise
+        generator and none of the last commanded joint positions its controller reads. The raw env and its robot
+        are copied attribute by attribute instead (MuJoCo's model and data copy themselves whole)."""
+        inner = self.kitchen
+        parts = (inner, inner.robot_env, self)
+        for part in parts:  # registered first, so references between them stay within the copy
+            memo[id(part)] = type(part).__new__(type(part))
+        for part in parts:
+            for key, value in vars(part).items():
+                setattr(memo[id(part)], key, copy.deepcopy(value, memo))
+        return memo[id(self)]
 
     def close(self):
         self.kitchen.close()
