@@ -65,6 +65,8 @@ def test_a_deep_copy_continues_exactly_as_the_original():
     runs = [np.stack([e.step(a)[0] for a in actions]) for e in [*copies, env]]  # the copies first, then the original
     assert np.array_equal(runs[0], runs[2]) and np.array_equal(runs[1], runs[2])
     assert copies[0].data is not env.data and copies[0].kitchen.robot_env.data is copies[0].data
+    # and a copy starts a new episode as any kitchen does
+    assert np.array_equal(_rollout(copies[0], 7, 10), _rollout(KitchenEnv(), 7, 10))
 
 
 @pytest.mark.filterwarnings("ignore:.*Box observation space (minimum|maximum) value is:UserWarning")
