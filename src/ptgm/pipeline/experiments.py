@@ -54,15 +54,16 @@ EXPERIMENTS: dict[str, tuple[str, dict[str, Any]]] = {
                   "stage (kl_reward, low_level_steps, initialize_with_prior) or of the codebook (n_codebook).",
                   {"pretrained": None, "out": "runs/ablations", "methods": ALL_METHODS, "seeds": [0, 1, 2]}),
     "kitchen-quick": ("PTGM end to end on Franka Kitchen, sized to finish in minutes on 2 cores: 20k frames of the "
-                      "scripted demonstrator, goals the 21 object positions sampled every 6th state into N = 50 codes "
-                      "(PTGM-Kitchen's settings), hindsight goals up to 10 steps ahead, 10 env steps per code, and a "
-                      "tiny high-level budget on the microwave subtask. It shows the pipeline runs, not what PTGM "
-                      "reaches (the paper: 1.5M env steps).",
+                      "scripted demonstrator, goals the 9 arm joint and 21 object positions sampled every 6th state "
+                      "into N = 50 codes (PTGM-Kitchen's settings), hindsight goals up to 10 steps ahead read "
+                      "relative to the present, every code commanded for 50 steps by eval-low, 10 env steps per "
+                      "code, and a tiny high-level budget on the microwave subtask. It shows the pipeline runs, not "
+                      "what PTGM reaches (the paper: 1.5M env steps).",
                       {"pretrained": None, "out": "runs/kitchen-quick", "task": "microwave", "methods": ["ptgm"],
                        "collect": {"world": "kitchen", "frames": 20_000, "pixels": False}, "val_frames": 2_000,
                        "codebook": {"n_codebook": 50, "sample_interval": 6, "episodes": -1},
-                       "low": {"epochs": 10}, "prior": {"epochs": 3},
-                       "eval_low": {"episodes": 1, "steps": 10, "codes": 10, "cond_scale": [0.0]},
+                       "low": {"epochs": 10, "goal_input": "relative"}, "prior": {"epochs": 3},
+                       "eval_low": {"episodes": 2, "steps": 50, "codes": 0, "cond_scale": [0.0]},
                        "high": {"world": "kitchen", "steps": 4_000, "n_envs": 2, "steps_per_iter": 40,
                                 "batch_size": 20, "eval_every": 2_000, "eval_episodes": 4,
                                 "checkpoint_every": 2_000, "low_level_steps": 10},
