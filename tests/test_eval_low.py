@@ -11,7 +11,8 @@ from ptgm.data.collect import CollectConfig, collect
 from ptgm.data.split import split_dataset
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world
-from ptgm.evaluate.eval_low import command_codes, fresh_starts, reachable_starts, validation_starts
+from ptgm.evaluate.eval_low import (code_achievements, command_codes, fresh_starts, format_results, reachable_starts,
+                                    summarise, validation_starts, with_code_achievements)
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import embed_episode, make_embedder
 from ptgm.pretrain.train_low import LowLevelConfig, train_low
@@ -105,6 +106,46 @@ def test_reachable_starts_pair_states_with_codes_their_episode_reached_soon_afte
         assert np.array_equal(start.symbolic, recorded[t])  # restored exactly
         future = book.nearest(EMBEDDER.embed(recorded[t : t + steps + 1]))
         assert future[0] != code and code in future[1:]
+
+
+def test_a_codes_achievements_are_those_its_episode_had_unlocked_by_its_step(dataset):
+    store = EpisodeStore(dataset)
+    ep_id = store.split_ids("train")[0]
+    arrays = store.load(ep_id, ["obs_symbolic", "achievements"])
+    events = arrays["achievements"]
+    first = int(np.argmax(events.any(axis=1)))  # the first step that unlocked anything
+    assert events.any()
+    goals = embed_episode(EMBEDDER, arrays)
+    sources = [{"episode": ep_id, "step": first}, {"episode": ep_id, "step": first + 1}]
+    sets = code_achievements(store, Codebook(goals[[first, first + 1]], EMBEDDER.settings(), sources))
+    assert sets.shape == (2, len(WORLD.achievements)) and not sets[0].any()
+    assert np.array_equal(sets[1], events[first])  # the observation after that step has it unlocked
+    # a codebook whose sources this dataset does not hold has no such measure
+    assert code_achievements(store, Codebook(goals[:2], EMBEDDER.settings(), [{"step": 0}, {"step": 1}])) is None
+
+
+def test_code_achievements_count_only_what_the_start_had_left_to_do():
+    n = 4
+    rollouts = {"code": np.array([0, 1, 1, 0]), "reached": np.zeros(n, bool), "start_at_code": np.zeros(n, bool),
+                "dist_start": np.ones(n), "dist_final": np.ones(n), "dist_min": np.ones(n),
+                "block_dist_start": np.zeros((n, 0)), "block_dist_final": np.zeros((n, 0)),
+                "unlocked_start": np.array([[0, 0], [1, 0], [1, 0], [1, 0]], bool),
+                "unlocked_final": np.array([[1, 0], [1, 0], [1, 1], [1, 1]], bool)}
+    code_sets = np.array([[1, 0], [1, 1]], bool)  # code 0's episode had done the first, code 1's both
+    r = with_code_achievements(rollouts, code_sets)
+    assert r["new_achievement"].tolist() == [True, False, True, True]
+    # the 4th rollout's code had nothing left to do from its start: its new achievement is not the code's
+    assert r["code_todo"].tolist() == [True, True, True, False]
+    assert r["code_achieved"].tolist() == [True, False, True, False]
+    results = summarise({"goal": {"val": r}}, np.arange(2))
+    stats = results["summary"]["goal"]
+    assert stats["code_todo"] == 3 and stats["code_achieved"] == pytest.approx(2 / 3)
+    assert stats["new_achievement"] == pytest.approx(3 / 4)
+    assert results["per_code"]["goal"][1]["code_achieved"] == pytest.approx(1 / 2)
+    assert "eval-low code achievements (3 rollouts with one to do): goal 66.7%" in format_results(results)
+    # without the codes' achievements, the rest is measured as before
+    plain = summarise({"goal": {"val": with_code_achievements(rollouts, None)}}, np.arange(2))["summary"]["goal"]
+    assert "code_achieved" not in plain and plain["new_achievement"] == pytest.approx(3 / 4)
 
 
 def test_unreplayable_dataset_is_a_clear_error(dataset, tmp_path):

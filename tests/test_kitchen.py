@@ -52,6 +52,23 @@ def test_determinism_under_a_seed():
     assert not np.array_equal(first, _rollout(a, 8, 20))  # the observation noise follows the seed
 
 
+def test_a_deep_copy_continues_exactly_as_the_original():
+    # eval-low restores its start states by deep copy; a copy must be this kitchen, not a new one
+    import copy
+
+    env = KitchenEnv()
+    env.reset(seed=5)
+    for _ in range(5):
+        env.step(np.full(9, 0.3, np.float32))
+    copies = [copy.deepcopy(env) for _ in range(2)]
+    actions = np.random.default_rng(0).uniform(-1, 1, (30, 9)).astype(np.float32)
+    runs = [np.stack([e.step(a)[0] for a in actions]) for e in [*copies, env]]  # the copies first, then the original
+    assert np.array_equal(runs[0], runs[2]) and np.array_equal(runs[1], runs[2])
+    assert copies[0].data is not env.data and copies[0].kitchen.robot_env.data is copies[0].data
+    # and a copy starts a new episode as any kitchen does
+    assert np.array_equal(_rollout(copies[0], 7, 10), _rollout(KitchenEnv(), 7, 10))
+
+
 @pytest.mark.filterwarnings("ignore:.*Box observation space (minimum|maximum) value is:UserWarning")
 def test_check_env():
     check_env(KitchenEnv(max_steps=50), skip_render_check=True)

@@ -19,7 +19,7 @@ from ptgm.envs import get_world, make_env  # noqa: E402
 from ptgm.envs.vector import PausableEnv, TaskVecEnv, is_pause, pause_actions  # noqa: E402
 from ptgm.goals.build import CodebookConfig, build_codebook  # noqa: E402
 from ptgm.goals.codebook import Codebook, CodebookError  # noqa: E402
-from ptgm.goals.embedders import StateSliceEmbedder, make_embedder  # noqa: E402
+from ptgm.goals.embedders import StateSliceEmbedder, check_embedding, embedding_name, make_embedder  # noqa: E402
 from ptgm.goals.sampling import action_history_counts  # noqa: E402
 from ptgm.models.artifacts import ModelError  # noqa: E402
 from ptgm.models.encoders import SymbolicEncoder, VectorEncoder, make_obs_encoder  # noqa: E402
@@ -33,6 +33,7 @@ from ptgm.rl.train_flat import FlatConfig  # noqa: E402
 WORLD = get_world("kitchen")
 CRAFTER = get_world("crafter")
 OBJECTS = slice(*WORLD.state_slices["objects"])
+GOAL = np.r_[0:9, 18:39]  # the default goal: the arm's joint positions, then the objects
 
 
 def _states(n: int = 8) -> np.ndarray:
@@ -78,20 +79,52 @@ def test_state_vector_worlds_get_an_mlp_encoder_and_crafter_keeps_its_own():
     assert {"input_mean", "input_scale"} <= set(encoder.state_dict())
 
 
-def test_the_state_embedder_of_kitchen_is_the_object_slice():
+def test_the_state_embedder_of_kitchen_is_the_arm_pose_and_the_objects():
     embedder = make_embedder("state", WORLD)
-    assert isinstance(embedder, StateSliceEmbedder) and embedder.dim == 21
+    assert isinstance(embedder, StateSliceEmbedder) and embedder.dim == 30
     states = _states()
     goals = embedder.embed(states)
-    assert goals.dtype == np.float32 and np.array_equal(goals, states[:, 18:39])
-    assert embedder.settings() == {"name": "state", "world": "kitchen", "dim": 21, "part": "objects",
-                                   "slice": [18, 39]}
+    assert goals.dtype == np.float32 and np.array_equal(goals, np.concatenate([states[:, :9], states[:, 18:39]], 1))
+    assert embedder.settings() == {"name": "state", "world": "kitchen", "dim": 30, "parts": ["robot_pos", "objects"],
+                                   "slices": [[0, 9], [18, 39]]}
+    # named parts, for eval-low's distances per part
+    assert {name: (b.start, b.stop) for name, b in embedder.blocks.items()} == {"robot_pos": (0, 9), "objects": (9, 30)}
     with pytest.raises(ValueError, match="59"):
         embedder.embed(states[:, :40])
     # artefacts built on it refuse another embedder, and the other way round
     book = Codebook(goals[:2], embedder.settings(), [{"episode": "x", "step": i} for i in range(2)])
     with pytest.raises(CodebookError, match="embedder"):
         book.check(make_embedder("state", CRAFTER).settings())
+    with pytest.raises(CodebookError, match=r"--embedding state:robot_pos\+objects"):
+        Codebook(states[:2, OBJECTS], make_embedder("state:objects", WORLD).settings(), [{}] * 2).check(
+            embedder.settings())
+
+
+def test_state_parts_pick_other_slices_and_rebuild_from_what_artefacts_record():
+    objects = make_embedder("state:objects", WORLD)
+    states = _states()
+    assert np.array_equal(objects.embed(states), states[:, OBJECTS]) and objects.blocks == {}
+    # one part records what the object-slice embedder always recorded, so artefacts built on it still load
+    assert objects.settings() == {"name": "state", "world": "kitchen", "dim": 21, "part": "objects", "slice": [18, 39]}
+    for name in ("state", "state:objects", "state:objects+robot_vel"):
+        settings = make_embedder(name, WORLD).settings()
+        assert make_embedder(embedding_name(settings), WORLD).settings() == settings
+    assert embedding_name(make_embedder("state", CRAFTER).settings()) == "state"
+    book = Codebook(states[:2, OBJECTS], objects.settings(), [{}] * 2)
+    assert book.load_embedder(WORLD).settings() == objects.settings()
+    for bad in ("state:", "state:objects+", "pose"):
+        with pytest.raises(ConfigError, match="--embedding"):
+            check_embedding(bad)
+    check_embedding("state:robot_pos+objects")
+    for bad in ("state:hands", "state:objects+objects"):
+        with pytest.raises(ValueError, match="state slices: robot_pos, robot_vel, objects, objects_vel"):
+            make_embedder(bad, WORLD)
+    with pytest.raises(ValueError, match="no state vector"):
+        make_embedder("state:objects", CRAFTER)
+    with pytest.raises(ConfigError, match="--embedding"):
+        LowLevelConfig(data="d", out="o", embedding="state:").validate()
+    with pytest.raises(ConfigError, match="--embedding"):
+        CodebookConfig(data="d", out="o", embedding="pose").validate()
 
 
 def test_continuous_action_history_is_the_sum_of_the_actions():
@@ -109,7 +142,7 @@ def _policy(seed: int = 0) -> LowLevelPolicy:
 def test_continuous_act_is_in_range_shaped_and_seeded():
     policy = _policy()
     states = torch.from_numpy(_states())
-    goals = states[:, OBJECTS].flip(0)
+    goals = states[:, GOAL].flip(0)
     assert policy.config()["head"] == "gaussian"
 
     def act(seed, **kw):
@@ -144,7 +177,7 @@ def test_train_low_on_kitchen_lowers_the_validation_loss_and_round_trips(dataset
 
 def test_codebook_and_prior_on_a_kitchen_dataset(dataset, codebook_dir, tmp_path):
     book = Codebook.load(codebook_dir, embedder=make_embedder("state", WORLD).settings())
-    assert book.codes.shape == (12, 21)
+    assert book.codes.shape == (12, 30)
     assert (codebook_dir / "scatter.png").is_file() and (codebook_dir / "overview.html").is_file()
     assert all(d["text"].startswith(("done", "done in clip")) for d in book.meta["descriptions"])
     _, metrics = train_prior(PriorConfig(data=str(dataset), out=str(tmp_path / "prior"), codebook=str(codebook_dir),
@@ -172,7 +205,7 @@ def test_vector_env_keeps_float_states_and_pauses_continuous_actions():
 
 def test_hierarchical_env_runs_the_continuous_low_level_policy_on_kitchen():
     policy = _policy()
-    codes = _states()[:3, OBJECTS]
+    codes = _states()[:3, GOAL]
     book = Codebook(codes, policy.embedder, [{"episode": "x", "step": i} for i in range(3)])
     with HierarchicalVecEnv("microwave", 2, policy, book, low_level_steps=4, cond_scale=0.0, world="kitchen",
                             vector="sync", seed=1) as env:
@@ -190,7 +223,7 @@ def test_a_ppo_rollout_keeps_kitchen_states_as_floats():
     from ptgm.rl.ppo import collect_rollout
 
     policy = _policy()
-    codes = _states()[:3, OBJECTS]
+    codes = _states()[:3, GOAL]
     book = Codebook(codes, policy.embedder, [{"episode": "x", "step": i} for i in range(3)])
     torch.manual_seed(0)
     agent = ActorCritic(WORLD, "symbolic", n_actions=3, hidden=32)

@@ -17,7 +17,8 @@ and the unwrapped env has a `world_seed` attribute: the seed its current world w
 seed when reset was given one), which evaluation records with each episode.
 
 A world whose state is a vector of measurements (Kitchen) reports that vector as its symbolic
-observation: `WorldSpec.symbolic_dtype` says its dtype, `WorldSpec.state_slices` names its parts,
+observation: `WorldSpec.symbolic_dtype` says its dtype, `WorldSpec.state_slices` names its parts
+(`WorldSpec.goal_slices`: those its goals are made of),
 and its layout has no view and no items, only `extras`. A world with continuous actions says so
 with `WorldSpec.action_shape`; its actions are float vectors in [-1, 1].
 """
@@ -81,6 +82,7 @@ class WorldSpec:
     symbolic_dtype: str = "uint8"  # dtype of the symbolic observation ("float32" for a state vector)
     action_shape: tuple[int, ...] = ()  # () for discrete action ids; else the shape of a continuous action
     state_slices: dict[str, tuple[int, int]] = field(default_factory=dict)  # named [start, end) of the symbolic vector
+    goal_slices: tuple[str, ...] = ()  # the state_slices whose concatenation is the `state` goal of a state-vector world
 
     @property
     def n_actions(self) -> int:

@@ -16,7 +16,13 @@ and measure
 - distance reduction: the Euclidean distance in embedding space between the start and the code,
   minus that distance after the K steps (positive: the policy moved towards the goal); for an
   embedding with named parts (`GoalEmbedder.blocks`: the state embedding's inventory, view, near
-  and time), the same per part, which says what of a goal the policy does get closer to;
+  and time; a sliced state vector's parts, such as Kitchen's arm pose and objects), the same per part,
+  which says what of a goal the policy does get closer to;
+- the code's achievements (with --data): the fraction of rollouts that unlock an achievement which the
+  episode the code was taken from had unlocked by the code's step, and which the start had not. Where the
+  goal is a world's state rather than a place (Kitchen: an open microwave, a kettle on the burner), this
+  says whether commanding a code brings about what that code's state has done; the nearest-code test
+  cannot, since a commanded state is rarely matched in every part;
 
 and, where the codebook names each code's stage of play (sleep, wood, stone, ...), the reach rates
 per stage, which say on which kinds of goal the policy follows the command.
@@ -85,6 +91,7 @@ class Start:
     obs: np.ndarray
     symbolic: np.ndarray
     where: str  # e.g. "seed 123" or "ep-000004 step 310"
+    unlocked: np.ndarray  # bool per achievement: unlocked in this life before the start
 
 
 def env_action(action: np.ndarray):
@@ -97,7 +104,7 @@ def fresh_starts(obs_mode: str, n: int, rng: np.random.Generator, world: str = "
     for seed in rng.integers(2**31 - 1, size=n):
         env = make_env(world, obs_mode=obs_mode)
         obs, info = env.reset(seed=int(seed))
-        starts.append(Start("fresh", env, obs, info["symbolic"].copy(), f"seed {seed}"))
+        starts.append(Start("fresh", env, obs, info["symbolic"].copy(), f"seed {seed}", info["unlocked"].copy()))
     return starts
 
 
@@ -131,7 +138,8 @@ def validation_starts(store: EpisodeStore, obs_mode: str, n: int, steps: int,
                 replayed = False
                 break
         if replayed:
-            starts.append(Start("val", env, obs, info["symbolic"].copy(), f"{ep_id} step {t}"))
+            starts.append(Start("val", env, obs, info["symbolic"].copy(), f"{ep_id} step {t}",
+                                info["unlocked"].copy()))
         else:
             skipped.append(f"{ep_id} step {t}")
     return starts, skipped
@@ -176,10 +184,23 @@ def reachable_starts(store: EpisodeStore, codebook: Codebook, codes: np.ndarray,
                 break
             for c in at.get(t, []):
                 pairs.append((Start("reachable", copy.deepcopy(env), obs, info["symbolic"].copy(),
-                                    f"{ep_id} step {t}"), c))
+                                    f"{ep_id} step {t}", info["unlocked"].copy()), c))
             if t < max(at):
                 obs, _, _, _, info = env.step(env_action(arrays["actions"][t]))
     return pairs, skipped
+
+
+def code_achievements(store: EpisodeStore, codebook: Codebook) -> np.ndarray | None:
+    """(n_codes, A) bool: the achievements the episode each code was taken from had unlocked by the code's step;
+    None when a code's source (episode and step) is not recorded in `store`."""
+    known = set(store.split_ids("train")) | set(store.split_ids("val"))
+    rows = []
+    for source in codebook.sources:
+        if source.get("episode") not in known or "step" not in source:
+            return None
+        events = store.load(source["episode"], ["achievements"])["achievements"]
+        rows.append(events[: int(source["step"])].any(axis=0))
+    return np.stack(rows) if rows and len(rows) == codebook.n_codes else None
 
 
 def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: list[tuple[Start, int]],
@@ -188,8 +209,9 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
     """From each (start, code) pair, command the code for `steps` steps; all rollouts in one batch.
 
     mode: "random" (uniform actions), "uncond" (null goal) or "goal" (guided by cond_scale).
-    Returns per rollout: code, reached, start_at_code, dist_start, dist_final, dist_min, and
-    block_dist_start, block_dist_final (N, number of `embedder.blocks`): the distances per named part."""
+    Returns per rollout: code, reached, start_at_code, dist_start, dist_final, dist_min,
+    block_dist_start, block_dist_final (N, number of `embedder.blocks`): the distances per named part, and
+    unlocked_start, unlocked_final (N, A): the achievements unlocked before the start and by the rollout's end."""
     target = np.array([c for _, c in pairs], np.int64)
     envs = [copy.deepcopy(start.env) for start, _ in pairs]
     obs = np.stack([start.obs for start, _ in pairs])  # the envs' observation: pixels if anyone needs them
@@ -214,6 +236,8 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
     reached = np.zeros(len(envs), bool)
     dist_final, dist_min = dist_start.copy(), dist_start.copy()
     alive = np.ones(len(envs), bool)
+    unlocked_start = np.stack([start.unlocked for start, _ in pairs]).astype(bool)
+    unlocked_final = unlocked_start.copy()
     for _ in tqdm(range(steps), desc=f"eval-low {mode}", unit="step", disable=not progress, leave=False):
         if mode == "random" and policy.continuous:
             actions = rng.uniform(-1.0, 1.0, (len(envs), *policy.action_shape)).astype(np.float32)
@@ -227,6 +251,7 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
                 continue
             o, _, terminated, truncated, info = env.step(env_action(actions[i]))
             obs[i], symbolic[i] = o, info["symbolic"]
+            unlocked_final[i] |= info["unlocked"]
             alive[i] = not (terminated or truncated)
         now_at_code, dist, current, block_dist_final = measure(symbolic, obs)
         reached |= now_at_code
@@ -234,7 +259,7 @@ def command_codes(policy: LowLevelPolicy, mode: str, cond_scale: float, pairs: l
         dist_min = np.minimum(dist_min, dist)
     return {"code": target, "reached": reached, "start_at_code": at_code, "dist_start": dist_start,
             "dist_final": dist_final, "dist_min": dist_min, "block_dist_start": block_dist_start,
-            "block_dist_final": block_dist_final}
+            "block_dist_final": block_dist_final, "unlocked_start": unlocked_start, "unlocked_final": unlocked_final}
 
 
 def eval_low(cfg: EvalLowConfig) -> dict[str, Any]:
@@ -257,7 +282,7 @@ def _eval_low(cfg: EvalLowConfig, out: Path) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     fresh = fresh_starts(env_mode, cfg.episodes, rng, world.name)
     pairs = {"fresh": [(s, int(c)) for c in codes for s in fresh]}
-    store, skipped = None, []
+    store, skipped, code_sets = None, [], None
     if cfg.data is not None:
         store = EpisodeStore(cfg.data)
         if store.world != world.name:
@@ -270,13 +295,15 @@ def _eval_low(cfg: EvalLowConfig, out: Path) -> dict[str, Any]:
         skipped += more
         if not pairs["reachable"]:
             del pairs["reachable"]
+        code_sets = code_achievements(store, codebook)
 
     policies = [("random", "random", 0.0), ("unconditional", "uncond", 0.0)]
     policies += [(f"goal s={s:g}", "goal", float(s)) for s in cfg.cond_scale]
     rollouts: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for name, mode, scale in policies:
-        rollouts[name] = {kind: command_codes(policy, mode, scale, kind_pairs, codebook, embedder, cfg.steps,
-                                              cfg.deterministic, cfg.seed, cfg.progress)
+        rollouts[name] = {kind: with_code_achievements(
+                              command_codes(policy, mode, scale, kind_pairs, codebook, embedder, cfg.steps,
+                                            cfg.deterministic, cfg.seed, cfg.progress), code_sets)
                           for kind, kind_pairs in pairs.items()}
 
     # Each code's stage of play as the codebook describes it (sleep, wood, stone, ...), to see where the goal steers.
@@ -292,6 +319,18 @@ def _eval_low(cfg: EvalLowConfig, out: Path) -> dict[str, Any]:
     return results
 
 
+def with_code_achievements(r: dict[str, np.ndarray], code_sets: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Adds to a `command_codes` result, per rollout: `new_achievement` (it unlocked something not unlocked before
+    its start) and, given each code's achievements (`code_achievements`), `code_todo` (the code's episode had one
+    unlocked that the start had not) and `code_achieved` (the rollout unlocked one of those)."""
+    new = r["unlocked_final"] & ~r["unlocked_start"]
+    r = {**r, "new_achievement": new.any(axis=1)}
+    if code_sets is not None:
+        todo = code_sets[r["code"]] & ~r["unlocked_start"]
+        r.update(code_todo=todo.any(axis=1), code_achieved=(new & todo).any(axis=1))
+    return r
+
+
 def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.ndarray,
               blocks: list[str] | None = None, stages: list[str] | None = None) -> dict[str, Any]:
     """Rates and mean distance reductions: per policy overall, per start kind, and per code; overall and per
@@ -304,9 +343,17 @@ def summarise(rollouts: dict[str, dict[str, dict[str, np.ndarray]]], codes: np.n
             r = {k: v[mask] for k, v in r.items()}
         if len(r["reached"]) == 0:
             return None
-        return {"reached": float(r["reached"].mean()), "start_at_code": float(r["start_at_code"].mean()),
-                "dist_reduction": float((r["dist_start"] - r["dist_final"]).mean()),
-                "dist_reduction_min": float((r["dist_start"] - r["dist_min"]).mean()), "rollouts": len(r["reached"])}
+        out = {"reached": float(r["reached"].mean()), "start_at_code": float(r["start_at_code"].mean()),
+               "dist_reduction": float((r["dist_start"] - r["dist_final"]).mean()),
+               "dist_reduction_min": float((r["dist_start"] - r["dist_min"]).mean()), "rollouts": len(r["reached"])}
+        if "new_achievement" in r:
+            out["new_achievement"] = float(r["new_achievement"].mean())
+        if "code_todo" in r:
+            # over the rollouts whose code had an achievement left to do from their start; None if none had
+            todo = r["code_todo"]
+            out["code_todo"] = int(todo.sum())
+            out["code_achieved"] = float(r["code_achieved"][todo].mean()) if todo.any() else None
+        return out
 
     def with_blocks(r: dict[str, np.ndarray]) -> dict[str, Any] | None:
         out = stats(r)
@@ -351,6 +398,13 @@ def format_results(results: dict[str, Any]) -> str:
         lines.append(f"{kind:>9} starts ({k[names[0]]['rollouts']} rollouts): reached " + ", ".join(
             f"{n} {100 * k[n]['reached']:.1f}%" for n in names) + " | distance reduction " + ", ".join(
             f"{n} {k[n]['dist_reduction']:+.3f}" for n in names))
+    for kind in next(iter(results["per_kind"].values())):
+        k = {n: results["per_kind"][n][kind] for n in names}
+        if k[names[0]].get("code_achieved") is not None:
+            lines.append(f"{kind:>9} starts: the code's achievements done in {k[names[0]]['code_todo']} rollouts that "
+                         "had one to do: " + ", ".join(f"{n} {100 * k[n]['code_achieved']:.1f}%" for n in names)
+                         + " | any new achievement: " + ", ".join(f"{n} {100 * k[n]['new_achievement']:.1f}%"
+                                                                   for n in names))
     for stage, first in results.get("per_stage", {}).get(names[0], {}).items():
         st = {n: results["per_stage"][n][stage] for n in names}
         lines.append(f"{stage:>9} codes ({first['codes']}, {first['rollouts']} rollouts): reached " + ", ".join(
@@ -360,6 +414,9 @@ def format_results(results: dict[str, Any]) -> str:
                  f"{'+'.join(results['per_kind'][names[0]])} starts): reached "
                  + ", ".join(f"{name} {100 * s[name]['reached']:.1f}%" for name in names)
                  + " | distance reduction " + ", ".join(f"{name} {s[name]['dist_reduction']:+.3f}" for name in names))
+    if s[names[0]].get("code_achieved") is not None:
+        lines.append(f"eval-low code achievements ({s[names[0]]['code_todo']} rollouts with one to do): "
+                     + ", ".join(f"{n} {100 * s[n]['code_achieved']:.1f}%" for n in names))
     if "block_reduction" in s[names[0]]:
         for kind, by_kind in [("all", s)] + [(k, {n: results["per_kind"][n][k] for n in names})
                                               for k in results["per_kind"][names[0]]]:

@@ -16,7 +16,7 @@ from ptgm.data.store import MANIFEST, EpisodeStore
 from ptgm.envs import get_world
 from ptgm.goals.clustering import REDUCERS, TooFewSamplesError, kmeans, reduce
 from ptgm.goals.codebook import Codebook
-from ptgm.goals.embedders import EMBEDDERS, make_embedder
+from ptgm.goals.embedders import check_embedding, make_embedder
 from ptgm.goals.pictures import CodeView, describe_code, save_pictures
 from ptgm.goals.sampling import choose_episodes, clustering_features, sample_goals, thin_static_goals
 from ptgm.io import folder_lock, provenance, sha256_file
@@ -26,7 +26,7 @@ from ptgm.io import folder_lock, provenance, sha256_file
 class CodebookConfig:
     data: str  # dataset directory, split with `ptgm split`
     out: str  # output directory: codebook.npz + codebook.json, config.yaml and the pictures
-    embedding: str = "state"  # goal embedder: state (symbolic view + inventory) | learned (needs --encoder)
+    embedding: str = "state"  # goal embedder: state (symbolic view + inventory; a state vector: its goal slices) | state:PART+PART | learned (needs --encoder)
     encoder: str | None = None  # directory written by `ptgm train-encoder`, for --embedding learned
     n_codebook: int = 100  # number of codes N, the size of the high-level action space (paper: 100)
     episodes: int = 50  # training episodes to sample goals from, drawn with --seed (-1: all; paper: 50)
@@ -42,7 +42,7 @@ class CodebookConfig:
 
     def validate(self) -> None:
         check_paths_given(self, "data", "out")
-        check_choice(self, "embedding", EMBEDDERS)
+        check_embedding(self.embedding)
         check_choice(self, "reduce", REDUCERS)
         check_at_least(self, 1, "n_codebook", "sample_interval", "threads")
         check_at_least(self, 0, "min_goal_change", "action_history", "action_weight", "seed")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ptgm.envs import WorldSpec
-from ptgm.goals.embedders import GoalEmbedder, make_embedder
+from ptgm.goals.embedders import GoalEmbedder, embedding_name, make_embedder
 from ptgm.io import ArtifactError, load_json, load_npz, require_keys, save_json, save_npz
 
 CODEBOOK_FORMAT = "ptgm-codebook/1"
@@ -57,14 +57,14 @@ class Codebook:
     def load_embedder(self, world: WorldSpec, encoder_dir: str | Path | None = None) -> GoalEmbedder:
         """The goal embedder these codes were made with (`encoder_dir`: the directory of a 'learned' one),
         checked against the codebook."""
-        embedder = make_embedder(self.embedder["name"], world, encoder_dir)
+        embedder = make_embedder(embedding_name(self.embedder), world, encoder_dir)
         self.check(embedder.settings(), embedder.dim)
         return embedder
 
     def check(self, embedder: dict[str, Any] | None = None, dim: int | None = None) -> "Codebook":
         if embedder is not None and embedder != self.embedder:
             raise CodebookError(f"codebook was built with embedder {self.embedder}, but the caller uses {embedder}; "
-                                f"rebuild it with `ptgm codebook --embedding {embedder.get('name')}` or use that embedder")
+                                f"rebuild it with `ptgm codebook --embedding {embedding_name(embedder)}` or use that embedder")
         if dim is not None and dim != self.dim:
             raise CodebookError(f"codebook codes have dimension {self.dim}, but the caller expects {dim}")
         return self

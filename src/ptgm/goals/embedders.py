@@ -17,9 +17,11 @@ For Crafter that is 16 + 19 + 19 + 2 = 56 values. `StateEmbedder.blocks` names t
 (`inventory`, `view`, `near`, `time`), so that measures can say which part of a goal was reached.
 
 In a world whose symbolic observation is a float state vector (`WorldSpec.state_vector`: Kitchen),
-`state` is `StateSliceEmbedder`: one named part of that vector (`WorldSpec.state_slices`), by default
-`objects`, the 21 object joint positions PTGM-Kitchen uses as its goal. A goal then says where every
-object should be, not where the arm is: any arm pose with the kitchen in that state reaches it.
+`state` is `StateSliceEmbedder`: named parts of that vector (`WorldSpec.state_slices`), by default the
+world's `goal_slices` (Kitchen: the 9 robot joint positions and the 21 object positions, as PTGM-Kitchen's
+goal holds the joints and objects); `state:PART+PART` picks others, e.g. `state:objects`. Why the arm is
+in the goal: objects stand still while the arm approaches them, so a goal of objects alone a few steps ahead
+equals the present and cannot say where to go; the arm's pose ahead does. Its `blocks` name the parts.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ptgm.config import ConfigError
 from ptgm.envs import WorldSpec
 
 EMBEDDERS = ("state", "learned")
@@ -86,41 +89,72 @@ class StateEmbedder:
         return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-GOAL_STATE_SLICE = "objects"  # the part of a state vector that `state` takes as the goal (PTGM-Kitchen's)
-
-
 class StateSliceEmbedder:
-    """`state` in a state-vector world: the named slice `part` of the symbolic observation, as it is."""
+    """`state` in a state-vector world: named slices (`WorldSpec.state_slices`) of the symbolic observation, as
+    they are, one after another; by default the world's `goal_slices`."""
 
     name = "state"
     needs = "symbolic"
-    blocks: dict[str, slice] = {}  # one part only: the whole goal
 
-    def __init__(self, world: WorldSpec, part: str = GOAL_STATE_SLICE):
-        if part not in world.state_slices:
-            raise ValueError(f"world {world.name!r} names no state slice {part!r}; it has: "
-                             f"{', '.join(world.state_slices) or 'none'}")
-        self.world, self.part = world, part
-        self.start, self.end = world.state_slices[part]
-        self.dim = self.end - self.start
+    def __init__(self, world: WorldSpec, parts: tuple[str, ...] | None = None):
+        parts = tuple(world.goal_slices if parts is None else parts)
+        if not parts:
+            raise ValueError(f"world {world.name!r} names no goal slices; choose them: --embedding state:PART+PART "
+                             f"(its parts: {', '.join(world.state_slices) or 'none'})")
+        unknown = [p for p in parts if p not in world.state_slices]
+        if unknown or len(set(parts)) < len(parts):
+            raise ValueError(f"--embedding state:{'+'.join(parts)}: each part once, out of world {world.name!r}'s "
+                             f"state slices: {', '.join(world.state_slices) or 'none'}")
+        self.world, self.parts = world, parts
+        self.bounds = [world.state_slices[p] for p in parts]
+        self._index = np.concatenate([np.arange(a, b) for a, b in self.bounds])
+        self.dim = len(self._index)
         self.size = world.symbolic_layout.size
+        # With more than one part, distances per part say whether a goal's arm pose or its objects were reached.
+        self.blocks: dict[str, slice] = {}
+        if len(parts) > 1:
+            ends = np.cumsum([b - a for a, b in self.bounds])
+            self.blocks = {p: slice(int(e - (b - a)), int(e)) for p, (a, b), e in zip(parts, self.bounds, ends)}
 
     def settings(self) -> dict[str, Any]:
-        # The slice's bounds too: a world whose layout moved would otherwise pass a codebook of other features.
-        return {"name": self.name, "world": self.world.name, "dim": self.dim, "part": self.part,
-                "slice": [self.start, self.end]}
+        # The slices' bounds too: a world whose layout moved would otherwise pass a codebook of other features.
+        # One part keeps the keys it was first recorded with, so artefacts built on it still load.
+        if len(self.parts) == 1:
+            return {"name": self.name, "world": self.world.name, "dim": self.dim, "part": self.parts[0],
+                    "slice": list(self.bounds[0])}
+        return {"name": self.name, "world": self.world.name, "dim": self.dim, "parts": list(self.parts),
+                "slices": [list(b) for b in self.bounds]}
 
     def embed(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)
         if obs.ndim != 2 or obs.shape[1] != self.size:
             raise ValueError(f"state embedder expects (B, {self.size}) state vectors, got {obs.shape}")
-        return obs[:, self.start : self.end].astype(np.float32)
+        return obs[:, self._index].astype(np.float32)
+
+
+def check_embedding(name: str) -> None:
+    """ConfigError unless `name` is an embedder: `state`, `state:PART+PART` (slices of a state vector) or `learned`."""
+    if name in EMBEDDERS or (name.startswith("state:") and all(name[len("state:"):].split("+"))):
+        return
+    raise ConfigError(f"--embedding {name!r} is unknown; valid: {', '.join(EMBEDDERS)}, or state:PART+PART "
+                      f"(named slices of a state-vector world)")
+
+
+def embedding_name(settings: dict[str, Any]) -> str:
+    """The --embedding value that rebuilds the embedder recorded by `settings()` (`state:PARTS` for slices)."""
+    if settings.get("name") == "state" and ("parts" in settings or "part" in settings):
+        return "state:" + "+".join(settings.get("parts") or [settings["part"]])
+    return str(settings.get("name"))
 
 
 def make_embedder(name: str, world: WorldSpec, encoder_dir: str | Path | None = None) -> GoalEmbedder:
-    """The embedder called `name`; `learned` needs the directory `ptgm train-encoder` wrote."""
+    """The embedder called `name` (`check_embedding`); `learned` needs the directory `ptgm train-encoder` wrote."""
     if name == "state":
         return StateSliceEmbedder(world) if world.state_vector else StateEmbedder(world)
+    if name.startswith("state:"):
+        if not world.state_vector:
+            raise ValueError(f"--embedding {name}: world {world.name!r} has no state vector to slice; use state")
+        return StateSliceEmbedder(world, tuple(name[len("state:"):].split("+")))
     if name == "learned":
         if encoder_dir is None:
             raise ValueError("the 'learned' embedder needs --encoder DIR (made by `ptgm train-encoder`)")

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from ptgm.config import ConfigError
 from ptgm.data.store import EpisodeStore
 from ptgm.envs import get_world
-from ptgm.goals.embedders import EMBEDDERS, make_embedder
+from ptgm.goals.embedders import check_embedding, make_embedder
 from ptgm.models.encoders import fit_obs_encoder
 from ptgm.models.low_level import GOAL_INPUTS, LowLevelPolicy
 from ptgm.pretrain.distributed import Distributed, init_distributed, shutdown_distributed
@@ -47,15 +47,14 @@ EVAL_BATCH = 1024
 
 @dataclass(kw_only=True)
 class LowLevelConfig(PretrainConfig):
-    embedding: str = "state"  # goal embedding the policy is conditioned on: state | learned
+    embedding: str = "state"  # goal embedding the policy is conditioned on: state | state:PART+PART (state-vector slices) | learned
     p_uncond: float = 0.1  # probability of replacing a training goal by the null goal
     goal_input: str = "absolute"  # how the network reads a goal g: absolute (g; paper) | relative (the change g - e(s), standardised, clipped)
     action_balance: float = 0.0  # p: weigh each action's loss by its count^-p over the chosen training steps (0: plain cross-entropy; 0.5 lifts rare crafting actions)
 
     def validate(self) -> None:
         super().validate()
-        if self.embedding not in EMBEDDERS:
-            raise ConfigError(f"--embedding {self.embedding!r} is unknown; valid: {', '.join(EMBEDDERS)}")
+        check_embedding(self.embedding)
         if not 0.0 <= self.p_uncond < 1.0:
             raise ConfigError(f"--p-uncond must be in [0, 1), got {self.p_uncond}")
         if self.goal_input not in GOAL_INPUTS:

@@ -3,15 +3,17 @@
 State observation (float32 vector of 59 values), the `observation` of Gymnasium-Robotics'
 FrankaKitchen-v1:
 
-- [0:9]    robot joint positions: 7 arm joints (rad), 2 finger joints (m);
+- [0:9]    robot joint positions (`robot_pos`): 7 arm joints (rad), 2 finger joints (m);
 - [9:18]   robot joint velocities, same order;
-- [18:39]  object positions (the 21 object joints, `objects`, PTGM-Kitchen's goal slice): the 4
+- [18:39]  object positions (the 21 object joints, `objects`): the 4
            oven knobs each followed by its burner, the light switch, the light, the slide cabinet,
            the left and right hinge doors, the microwave door, and the kettle's free joint
            (x, y, z, then its quaternion w, x, y, z);
 - [39:59]  object velocities, same order (the kettle's 6 as linear then angular).
 
 Action: 9 joint velocities in [-1, 1] (the arm's 7, then the 2 fingers).
+
+A goal (`goal_slices`) is `robot_pos` then `objects`, 30 values: MuJoCo's qpos.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ KITCHEN_SPEC = WorldSpec(
     symbolic_dtype="float32",
     action_shape=(len(_JOINTS),),
     state_slices={"robot_pos": (0, 9), "robot_vel": (9, 18), "objects": (18, 39), "objects_vel": (39, 59)},
+    # MuJoCo's qpos: where the arm is and where every object is. PTGM-Kitchen's 21-value goal is the 9 joint
+    # positions and the 12 object values of its four tasks; all 21 object values keep the goal task-agnostic.
+    goal_slices=("robot_pos", "objects"),
 )
 
 
