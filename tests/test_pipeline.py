@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 import json
 import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -502,3 +503,12 @@ def test_a_killed_run_resumes_to_the_same_pre_training(tiny_run, tmp_path):
     assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
     for stage in ("codebook", "prior", "eval_low"):
         assert (resumed / stage / "stage.json").is_file(), stage
+
+
+def test_python_dash_m_ptgm_is_the_ptgm_command():
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "ptgm", "tasks", "--world", "crafter"], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "stone_pickaxe" in done.stdout
