@@ -165,6 +165,21 @@ def test_an_interrupted_run_resumes_to_the_same_weights_buffer_and_losses(point,
     assert len(learnt) == 20 and learnt[-1]["losses/qf_loss"] != ""
 
 
+def test_the_api_saves_a_flat_sac_with_its_training_state_and_learns_on_from_it(point, tmp_path):
+    from ptgm.api import FlatPPO
+
+    settings = {"world": "point", "algo": "sac", "n_envs": 2, "steps_per_iter": 20, "hidden": 32, "batch_size": 16,
+                "sac_learning_starts": 20, "eval_every": 1000, "eval_episodes": 2, "vector": "sync", "progress": False}
+    saved = FlatPPO("reach", out=str(tmp_path / "run"), **settings).learn(100).save(tmp_path / "saved")
+    record = load_json(saved / "agent.json")
+    assert record["trainer"]["algo"] == "sac" and record["env_steps"] == 100
+    agent = FlatPPO.load(saved, out=str(tmp_path / "more")).learn(60)
+    started = load_json(tmp_path / "more" / "run.json")["started_from"]
+    assert started["trainer_sha256"] == record["trainer"]["sha256"]  # its Q networks, targets, alpha and moments
+    action, _ = agent.predict(np.array([0.0, 0.5], np.float32))
+    assert action.shape == (1,) and -1 <= float(action[0]) <= 1
+
+
 @pytest.mark.parametrize("flags, says", [
     (["--algo", "foo"], "--algo 'foo' is unknown; valid: ppo, sac"),
     (["--algo", "sac", "--world", "crafter", "--task", "wood"], "--algo sac is over continuous actions"),
