@@ -1,6 +1,6 @@
 """PTGM on Franka Kitchen: the state-vector encoder, object-state goals, the continuous low-level policy,
 the codebook and prior on a kitchen dataset, the hierarchical env with continuous low-level actions, and
-the flat baseline refusing a continuous world."""
+flat PPO refusing a continuous world (flat SAC plays it: tests/test_rl_flat_sac.py)."""
 
 from __future__ import annotations
 
@@ -235,9 +235,9 @@ def test_a_ppo_rollout_keeps_kitchen_states_as_floats():
     np.testing.assert_array_equal(rollout.obs[0].numpy(), obs["symbolic"])
 
 
-def test_train_flat_refuses_a_continuous_world(capsys):
+def test_train_flat_ppo_refuses_a_continuous_world_and_names_sac(capsys):
     with pytest.raises(ConfigError, match="continuous actions"):
         FlatConfig(task="microwave", world="kitchen").validate()
     assert main(["train-flat", "--world", "kitchen", "--task", "microwave", "--out", "/tmp/never-flat"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "continuous actions" in err
+    assert len(err.splitlines()) == 1 and "continuous actions" in err and "--algo sac" in err

@@ -7,7 +7,8 @@
 
 - `Pretraining` is the frozen part, loaded from a pre-training folder (`ptgm run --out`), a
   `ptgm train-high` run folder or a saved agent; `LowLevel` and `Prior` are its two policies alone.
-- `PTGM` adds the high-level policy over codes; `FlatPPO` is the baseline on primitive actions.
+- `PTGM` adds the high-level policy over codes; `FlatPPO` is the baseline on primitive actions (PPO, or
+  SAC on continuous actions with `algo="sac"`).
   `learn` is the trainer the CLI runs (`train_high`, `train_flat`): same run folder, logs, evaluation
   and checkpoints, and calling it again with a larger budget resumes that run. Callbacks
   (`ptgm.rl.callbacks`) are told of its iterations, evaluations and checkpoints.
@@ -47,7 +48,7 @@ from ptgm.pipeline.shipped import SHIPPED, check_shipped
 from ptgm.pipeline.stages import Pretrained
 from ptgm.rl.callbacks import Callback, as_callback
 from ptgm.rl.hierarchical import GoalBox, low_level_actions, present_embedder
-from ptgm.rl.policies import ActorCritic, load_policy
+from ptgm.rl.policies import Policy, load_policy
 from ptgm.rl.run import Start, final_checkpoint
 from ptgm.rl.train_flat import FlatConfig, train_flat
 from ptgm.rl.train_high import ALGOS, HighConfig, train_high
@@ -287,7 +288,7 @@ class _Agent:
     KIND = ""
     CONFIG: type = HighConfig
 
-    def __init__(self, settings: dict[str, Any], policy: ActorCritic | None):
+    def __init__(self, settings: dict[str, Any], policy: Policy | None):
         self.settings = settings
         if settings.get("task"):
             self.config(1)  # refuse bad settings now, not at the first `learn`
@@ -337,7 +338,7 @@ class _Agent:
                      env_steps=record.get("env_steps"), trainer=str(root / TRAINER) if same else None,
                      trainer_sha256=trainer.get("sha256") if same else None)
 
-    def _require_policy(self) -> ActorCritic:
+    def _require_policy(self) -> Policy:
         if self.policy is None:
             raise AgentError(f"this {type(self).__name__} has no trained policy yet: call learn() first")
         return self.policy
@@ -439,7 +440,7 @@ class _Agent:
         return Path(record["trained_in"]) if record.get("trained_in") else None
 
     @staticmethod
-    def _check_policy(root: Path, record: dict[str, Any] | None) -> ActorCritic:
+    def _check_policy(root: Path, record: dict[str, Any] | None) -> Policy:
         """The final policy in `root/policy`, checked (with a saved agent's training state) against what a saved
         agent's agent.json records."""
         policy_dir = root / "policy"
@@ -487,7 +488,7 @@ class PTGM(_Agent):
     KIND = "ptgm"
     CONFIG = HighConfig
 
-    def __init__(self, pretrained: Pretraining | str | Path, task: str = "", policy: ActorCritic | None = None,
+    def __init__(self, pretrained: Pretraining | str | Path, task: str = "", policy: Policy | None = None,
                  **settings: Any):
         self.pretraining = pretrained if isinstance(pretrained, Pretraining) else Pretraining.load(pretrained)
         folders = {k: self.pretraining.folders.get(k) for k in FOLDERS}
@@ -500,7 +501,7 @@ class PTGM(_Agent):
         if policy is not None:
             self._check_fits(policy)
 
-    def _check_fits(self, policy: ActorCritic) -> None:
+    def _check_fits(self, policy: Policy) -> None:
         book = self.pretraining.codebook
         if policy.meta.get("codebook_fingerprint") != book.fingerprint:
             raise AgentError(f"the high-level policy was trained over codebook {policy.meta.get('codebook_fingerprint')}, "
@@ -604,13 +605,14 @@ class PTGM(_Agent):
 
 
 class FlatPPO(_Agent):
-    """The baseline: PPO on the world's primitive actions. `settings`: any of `ptgm train-flat`'s
+    """The baseline: PPO on the world's primitive actions, or with `algo="sac"` SAC on a continuous world's (Kitchen;
+    `predict` then returns float action vectors). `settings`: any of `ptgm train-flat`'s
     (`ptgm.rl.train_flat.FlatConfig`)."""
 
     KIND = "flat"
     CONFIG = FlatConfig
 
-    def __init__(self, task: str, policy: ActorCritic | None = None, **settings: Any):
+    def __init__(self, task: str, policy: Policy | None = None, **settings: Any):
         super().__init__({"task": task, **settings}, policy)
 
     def _train(self, cfg: FlatConfig, callback: Callback | None, start: Start | None) -> Path:

@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from ptgm.evaluate.periodic import EvalPoint
-from ptgm.rl.policies import ActorCritic
+from ptgm.rl.policies import Policy
 from ptgm.rl.run import Run, Start
 
 
 class Callback:
     """Override the hooks you need; `init` runs once the policy is built, before its first step."""
 
-    agent: ActorCritic
+    agent: Policy
     run: Run
 
-    def init(self, agent: ActorCritic, run: Run) -> None:
+    def init(self, agent: Policy, run: Run) -> None:
         self.agent, self.run = agent, run
 
     def on_iteration(self, env_steps: int, row: dict[str, Any]) -> None:
@@ -42,7 +42,7 @@ class CallbackList(Callback):
     def __init__(self, callbacks: Sequence[Callback]):
         self.callbacks = list(callbacks)
 
-    def init(self, agent: ActorCritic, run: Run) -> None:
+    def init(self, agent: Policy, run: Run) -> None:
         super().init(agent, run)
         for c in self.callbacks:
             c.init(agent, run)

@@ -1,4 +1,5 @@
-"""Subcommands of the downstream RL stage: `train-high` (PTGM, PPO or SAC) and `train-flat` (the PPO baseline)."""
+"""Subcommands of the downstream RL stage: `train-high` (PTGM, PPO or SAC) and `train-flat` (the baseline: PPO, or SAC on
+continuous actions)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_arguments(p, HighConfig)
     p.set_defaults(fn=_train_high)
 
-    p = sub.add_parser("train-flat", help="baseline: train PPO on the world's primitive actions")
+    p = sub.add_parser("train-flat", help="baseline: train PPO (or SAC on continuous actions, --algo sac) on the "
+                                           "world's primitive actions")
     add_arguments(p, FlatConfig)
     p.set_defaults(fn=_train_flat)

@@ -1,10 +1,12 @@
-"""Actor-critic networks for PPO: categorical (codes or primitive actions) and Gaussian (goal vectors).
+"""The policies RL trains: categorical (codes or primitive actions) and Gaussian actor-critics for PPO, and the
+tanh-squashed Gaussian actor of SAC on a world's continuous actions.
 
 Every network reads one observation mode through `make_obs_encoder`, the family the low-level
-policy and the prior use. The actor is `encoder` + `head`, the same two parts and shapes as the
-goal prior, so the high-level policy can start from the prior's weights. The critic has its own
-encoder, so the value regression never pulls on the features the actor (maybe prior-initialised)
-relies on.
+policy and the prior use. A policy is `encoder` + `head`, the same two parts and shapes as the
+goal prior, so the high-level policy can start from the prior's weights. An actor-critic's critic
+has its own encoder, so the value regression never pulls on the features the actor (maybe
+prior-initialised) relies on. Each is saved as `weights.safetensors` + `config.json`, whose `kind`
+says which class `load_policy` rebuilds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.distributions import Categorical, Normal
 
 from ptgm.config import ConfigError
@@ -31,17 +34,36 @@ def _layer_init(layer: nn.Linear, std: float) -> nn.Linear:
     return layer
 
 
-class ActorCritic(nn.Module):
-    """pi(a | s) over `n_actions` discrete actions and V(s); actions come from `distribution(obs)`."""
+class Policy(nn.Module):
+    """What every saved policy shares: its world, the observation mode it reads, an encoder and a head, and saving.
+    `n_actions`: discrete actions, or the dimensions of a continuous action."""
 
-    continuous = False
+    KIND = ""  # config.json's `kind`, which `load_policy` rebuilds the class from
+    continuous = False  # its actions are vectors (goal vectors, or a continuous world's actions), not indices
 
-    def __init__(self, world: WorldSpec, obs_mode: str, n_actions: int, hidden: int = 256):
+    def __init__(self, world: WorldSpec, obs_mode: str, n_actions: int, hidden: int, head_outputs: int):
         super().__init__()
         self.world, self.obs_mode, self.n_actions, self.hidden = world, obs_mode, int(n_actions), int(hidden)
         self.meta: dict[str, Any] = {}  # what the policy is for (task, codebook fingerprint, ...), saved in config.json
         self.encoder = make_obs_encoder(obs_mode, world, hidden)
-        self.head = _layer_init(nn.Linear(hidden, self.n_actions), 0.01)  # starts near uniform
+        self.head = _layer_init(nn.Linear(hidden, head_outputs), 0.01)  # starts near uniform (or the box's centre)
+
+    def config(self) -> dict[str, Any]:
+        return {"format": POLICY_FORMAT, "kind": self.KIND, "world": self.world.name, "obs_mode": self.obs_mode,
+                "n_actions": self.n_actions, "hidden": self.hidden, **self.meta}
+
+    def save(self, out_dir: str | Path) -> None:
+        """`weights.safetensors` + `config.json`."""
+        save_model(out_dir, self, self.config())
+
+
+class ActorCritic(Policy):
+    """pi(a | s) over `n_actions` discrete actions and V(s); actions come from `distribution(obs)`."""
+
+    KIND = "categorical"
+
+    def __init__(self, world: WorldSpec, obs_mode: str, n_actions: int, hidden: int = 256):
+        super().__init__(world, obs_mode, n_actions, hidden, int(n_actions))
         self.critic_encoder = make_obs_encoder(obs_mode, world, hidden)
         self.value_head = _layer_init(nn.Linear(hidden, 1), 1.0)
 
@@ -79,16 +101,6 @@ class ActorCritic(nn.Module):
         self.head.load_state_dict(prior.head.state_dict())
         self.critic_encoder.load_state_dict(prior.encoder.state_dict())
 
-    # -- saving ---------------------------------------------------------------------------------
-    def config(self) -> dict[str, Any]:
-        return {"format": POLICY_FORMAT, "kind": "continuous" if self.continuous else "categorical",
-                "world": self.world.name, "obs_mode": self.obs_mode, "n_actions": self.n_actions,
-                "hidden": self.hidden, **self.meta}
-
-    def save(self, out_dir: str | Path) -> None:
-        """`weights.safetensors` + `config.json`."""
-        save_model(out_dir, self, self.config())
-
 
 class GaussianActorCritic(ActorCritic):
     """pi(a | s) = Normal(mean(s), exp(log_std)) over R^D and V(s): the continuous-goal ablation.
@@ -96,6 +108,7 @@ class GaussianActorCritic(ActorCritic):
     Actions are read as a point in [-1, 1]^D (see `ptgm.rl.hierarchical.GoalBox`); the mean starts
     at the box's centre and the spread at half its width, i.e. near the middle of the codes' range."""
 
+    KIND = "continuous"
     continuous = True
 
     def __init__(self, world: WorldSpec, obs_mode: str, n_actions: int, hidden: int = 256, init_std: float = 0.5):
@@ -119,19 +132,58 @@ class GaussianActorCritic(ActorCritic):
                          "drop --initialize-with-prior or --continuous")
 
 
+class SquashedGaussianPolicy(Policy):
+    """pi(a | s) = tanh(u), u ~ Normal(mean(s), std(s)): SAC's actor over a continuous world's actions in [-1, 1]^D.
+
+    The head gives the mean and the log-std of u per dimension; the log-std is squashed into
+    [LOG_STD_MIN, LOG_STD_MAX] (as CleanRL's sac_continuous_action.py), so that neither a collapsed nor
+    an exploding spread makes the log-likelihood below overflow. `distribution` is the Gaussian of u;
+    `sample` squashes its draws, so an evaluation or `predict` reads it like any other policy."""
+
+    KIND = "squashed"
+    continuous = True
+    LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+    def __init__(self, world: WorldSpec, obs_mode: str, n_actions: int, hidden: int = 256):
+        super().__init__(world, obs_mode, n_actions, hidden, 2 * int(n_actions))
+
+    def distribution(self, obs: Tensor) -> Normal:
+        mean, log_std = self.head(self.encoder(obs)).chunk(2, dim=-1)
+        log_std = self.LOG_STD_MIN + 0.5 * (self.LOG_STD_MAX - self.LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        return Normal(mean, log_std.exp())
+
+    def sample(self, dist: Normal, deterministic: bool = False, generator: torch.Generator | None = None) -> Tensor:
+        if deterministic:
+            return torch.tanh(dist.mean)
+        return torch.tanh(dist.mean + dist.stddev * torch.randn(dist.mean.shape, generator=generator))
+
+    def rsample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """(actions (B, D), log pi(actions | obs) (B,)), reparameterised so gradients reach the actor; drawn with
+        torch's global generator (which a checkpoint saves)."""
+        dist = self.distribution(obs)
+        u = dist.rsample()
+        # log pi(a) = log N(u) - sum log(1 - tanh(u)^2), the last term in a form that stays finite at large |u|:
+        # log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u))
+        log_prob = dist.log_prob(u).sum(-1) - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), log_prob
+
+
 def entropy(dist: Categorical | Normal) -> Tensor:
     """Entropy per row (B,), summed over dimensions for a Gaussian."""
     ent = dist.entropy()
     return ent.sum(dim=-1) if isinstance(dist, Normal) else ent
 
 
-def load_policy(path: str | Path) -> ActorCritic:
-    """A policy saved by `ActorCritic.save`, in eval mode."""
+POLICY_KINDS: dict[str, type[Policy]] = {cls.KIND: cls for cls in (ActorCritic, GaussianActorCritic,
+                                                                    SquashedGaussianPolicy)}
+
+
+def load_policy(path: str | Path) -> Policy:
+    """A policy saved by `Policy.save`, in eval mode."""
     config = read_config(path, POLICY_FORMAT, "actor-critic policy",
                          required=("kind", "world", "obs_mode", "n_actions", "hidden"))
     try:
-        cls = GaussianActorCritic if config["kind"] == "continuous" else ActorCritic
-        policy = cls(get_world(config["world"]), config["obs_mode"], config["n_actions"], config["hidden"])
+        policy = POLICY_KINDS[config["kind"]](get_world(config["world"]), config["obs_mode"], config["n_actions"], config["hidden"])
     except (KeyError, ValueError) as e:
         raise ModelError(f"{path}/config.json describes no valid policy: {e}") from e
     load_weights(path, policy, config, "actor-critic policy")

@@ -38,7 +38,7 @@ from torch.utils.tensorboard import SummaryWriter
 from ptgm.config import load_yaml, save_yaml
 from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
 from ptgm.models.artifacts import CONFIG
-from ptgm.rl.policies import ActorCritic, load_policy
+from ptgm.rl.policies import Policy, load_policy
 from ptgm.training.checkpoint import (STATE_JSON, CheckpointError, load_checkpoint, load_weights_and_moments,
                                      read_counters, save_checkpoint, settings_blocking_resume)
 
@@ -80,7 +80,7 @@ class Start:
     """A saved agent a new run starts from, instead of fresh weights (`ptgm.api`: `PTGM.load(saved).learn(n)`)."""
 
     agent: str  # the saved agent's folder (absolute), as run.json records where the run started from
-    policy: str  # its policy folder (`ActorCritic.save`)
+    policy: str  # its policy folder (`Policy.save`)
     policy_sha256: str  # the checksum of the policy's weights, as the saved agent records it
     env_steps: int | None  # env steps the run that trained it took (None: not recorded)
     trainer: str | None = None  # its training state, a checkpoint folder (learner weights, optimizer moments); None: the policy's weights and a fresh optimizer
@@ -248,7 +248,7 @@ class Run:
             load(self.checkpoint_dir, counters.pop(name))
         return counters
 
-    def load_start(self, learner: nn.Module, optimizer: torch.optim.Optimizer, policy: ActorCritic) -> None:
+    def load_start(self, learner: nn.Module, optimizer: torch.optim.Optimizer, policy: Policy) -> None:
         """For a new run starting from a saved agent (`start`): its training state into `learner` and `optimizer`
         when it has one (this run keeps its own learning rate), else its policy's weights into `policy`, the part
         of `learner` that acts (the optimizer starts afresh). Nothing without a `start`."""

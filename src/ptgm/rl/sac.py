@@ -1,11 +1,12 @@
-"""Discrete SAC over code indices with the goal prior in the target: the high-level learner of PTGM-Kitchen.
+"""Soft actor-critic, read top to bottom like CleanRL's sac_atari.py and sac_continuous_action.py, in two forms
+on one training loop:
 
+**Discrete SAC over code indices with the goal prior in the target: the high-level learner of PTGM-Kitchen.**
 PTGM's Kitchen code (built on SPiRL) trains the high-level policy pi_H(i | s) with soft actor-critic
-over the N code indices, read top to bottom like CleanRL's sac_atari.py:
+over the N code indices (`DiscreteSAC`, `ptgm train-high --algo sac`):
 
 - discrete SAC as Christodoulou (2019): the critic outputs Q(s, .) for every code, and the actor's loss
   and the soft state value are exact expectations over the N codes (no sampling, no reparameterisation);
-  twin Q networks, each with a target copy that follows it by Polyak averaging, and a replay buffer;
 - SPiRL's prior in place of the entropy: the soft value is
       V(s) = sum_i pi_H(i|s) min_j Q_targ_j(s, i) - alpha * KL(pi_H(.|s) || pi_P(.|s)),
   the actor minimises  alpha * KL(pi_H || pi_P) - sum_i pi_H(i|s) min_j Q_j(s, i),
@@ -16,11 +17,19 @@ over the N code indices, read top to bottom like CleanRL's sac_atari.py:
   `sac_target_kl` and grows while it strays further (`--sac-target-kl 0` keeps alpha fixed);
 - a transition is one high-level step (`ptgm.rl.hierarchical`): a code and the up to `low_level_steps`
   env steps it ran for. Its reward is the sum of the task rewards, and the next state's value is
-  discounted by gamma ** env_steps (a semi-MDP, as `ptgm.rl.ppo`); a truncated episode (the task's step
-  limit) bootstraps from its last observation, a terminated one does not.
+  discounted by gamma ** env_steps (a semi-MDP, as `ptgm.rl.ppo`).
 
+**SAC on a world's continuous actions: the flat baseline of PTGM-Kitchen** (`ContinuousSAC`, `ptgm train-flat
+--algo sac`), Haarnoja et al. (2018) as CleanRL's sac_continuous_action.py has it: a tanh-squashed Gaussian actor
+(`ptgm.rl.policies.SquashedGaussianPolicy`) trained through the reparameterisation trick, Q(s, a) critics, and alpha
+tuned so the policy's entropy stays near `sac_target_entropy` (by default -|A|, minus the action's dimensions). Until
+learning starts it acts uniformly at random in the action box, as CleanRL does, so the first updates see the whole
+box rather than the narrow start of one Gaussian. A transition is one env step.
+
+Both have twin Q networks, each with a target copy that follows it by Polyak averaging, and a replay buffer; a
+truncated episode (the task's step limit) bootstraps from its last observation, a terminated one does not.
 Budgets, logs and evaluation points count environment steps, as PPO's do; an iteration here is
-`steps_per_iter` high-level steps (with their gradient updates), one progress.csv row.
+`steps_per_iter` transitions (with their gradient updates), one progress.csv row.
 The checkpoint holds the networks, the one optimiser and the replay buffer, so a resumed run learns
 from the same memory it stopped with.
 """
@@ -30,6 +39,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,26 +62,22 @@ from ptgm.training.checkpoint import read_tensors, write_tensors
 
 @dataclass(kw_only=True)
 class SACConfig:
-    """The settings only SAC reads; it shares task, seed, steps, n_envs, steps_per_iter, lr, gamma, batch_size,
-    hidden and the evaluation and checkpoint settings with PPO (`ptgm.rl.ppo.PPOConfig`). Every one changes what is
-    learnt, so none is in RESUMABLE_CHANGES."""
+    """The settings both SACs read; they share task, seed, steps, n_envs, steps_per_iter, lr, gamma, batch_size, hidden
+    and the evaluation and checkpoint settings with PPO (`ptgm.rl.ppo.PPOConfig`), and each adds its own target
+    (`ptgm.rl.train_high.HighConfig`, `ptgm.rl.train_flat.FlatConfig`). Every one changes what is learnt, so none is
+    in RESUMABLE_CHANGES."""
 
-    sac_target_kl: float = 1.0  # SAC: alpha (starting at --kl-reward) is tuned so that KL(pi_H || pi_P) averages this many nats (0: alpha stays --kl-reward)
-    sac_buffer_size: int = 100_000  # SAC: high-level transitions the replay buffer holds (the oldest are overwritten)
-    sac_learning_starts: int = 512  # SAC: high-level transitions collected before the first gradient update
-    sac_updates_per_step: float = 1.0  # SAC: gradient updates per high-level transition collected
+    sac_buffer_size: int = 100_000  # SAC: transitions the replay buffer holds, the oldest overwritten (a transition: one high-level step, or one env step flat)
+    sac_learning_starts: int = 512  # SAC: transitions collected before the first gradient update
+    sac_updates_per_step: float = 1.0  # SAC: gradient updates per transition collected
     sac_tau: float = 0.005  # SAC: Polyak averaging rate of the target Q networks (1: copy every update)
 
-    def validate_sac(self, alpha: float) -> None:
-        """`alpha`: the start of alpha (`--kl-reward`)."""
-        check_at_least(self, 0, "sac_target_kl", "sac_learning_starts")
+    def validate_sac(self) -> None:
+        check_at_least(self, 0, "sac_learning_starts")
         check_at_least(self, 1, "sac_buffer_size")
         check_positive(self, "sac_updates_per_step", "sac_tau")
         if self.sac_tau > 1:
             raise ConfigError(f"--sac-tau must be in (0, 1], got {self.sac_tau!r}")
-        if self.sac_target_kl > 0 and not alpha > 0:
-            raise ConfigError("SAC tunes alpha in log space from --kl-reward, which must then be > 0 "
-                              "(or pass --sac-target-kl 0 to keep alpha fixed)")
 
 
 # -- networks --------------------------------------------------------------------------------------
@@ -88,11 +94,28 @@ class QNetwork(nn.Module):
         return self.head(self.encoder(obs))
 
 
-class DiscreteSAC(nn.Module):
-    """The actor (anything with `logits(obs) -> (B, N)`), twin Q networks, their targets, and log alpha.
+class ActionQNetwork(nn.Module):
+    """Q(s, a) for a continuous action: the observation's features (the policy's encoder family) and the action,
+    through one hidden layer, to a number."""
+
+    def __init__(self, world: WorldSpec, obs_mode: str, action_dim: int, hidden: int):
+        super().__init__()
+        self.encoder = make_obs_encoder(obs_mode, world, hidden)
+        self.head = nn.Sequential(nn.Linear(hidden + action_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, obs: Tensor, actions: Tensor) -> Tensor:
+        return self.head(torch.cat([self.encoder(obs), actions.float()], dim=-1)).squeeze(-1)
+
+
+class TwinQ(nn.Module):
+    """What both SACs hold: the actor, twin Q networks, their targets and log alpha.
 
     One module, so the run's checkpoint (`ptgm.training.checkpoint`) holds all of it; one Adam with a
-    parameter group per part, since each loss below only gives gradients to its own part."""
+    parameter group per part, since each loss only gives gradients to its own part. A subclass says how
+    it acts, what the replay buffer keeps of an observation, how it updates and what it charts; `learn`
+    below drives either."""
+
+    PROGRESS_FIELDS: list[str] = []  # progress.csv's columns
 
     def __init__(self, actor: nn.Module, qf1: nn.Module, qf2: nn.Module, alpha: float):
         super().__init__()
@@ -107,17 +130,89 @@ class DiscreteSAC(nn.Module):
     def alpha(self) -> float:
         return float(self.log_alpha.detach().exp())
 
-    def make_optimizer(self, lr: float) -> torch.optim.Adam:
+    def actor_parameters(self) -> list[nn.Parameter]:
         # An ActorCritic's value head is PPO's; SAC never trains it.
-        actor_params = getattr(self.actor, "actor_parameters", self.actor.parameters)()
-        return torch.optim.Adam([{"params": list(actor_params)},
+        return list(getattr(self.actor, "actor_parameters", self.actor.parameters)())
+
+    def make_optimizer(self, lr: float) -> torch.optim.Adam:
+        return torch.optim.Adam([{"params": self.actor_parameters()},
                                  {"params": [*self.qf1.parameters(), *self.qf2.parameters()]},
                                  {"params": [self.log_alpha]}], lr=lr, eps=1e-5)
+
+    def update_targets(self, tau: float) -> None:
+        """The targets follow the critics by Polyak averaging."""
+        with torch.no_grad():
+            for net, target_net in ((self.qf1, self.qf1_target), (self.qf2, self.qf2_target)):
+                for p, p_target in zip(net.parameters(), target_net.parameters()):
+                    p_target.lerp_(p, tau)
+
+    # -- what `learn` asks of a SAC ----------------------------------------------------------------
+    def observe(self, views: Obs) -> dict[str, np.ndarray]:
+        """What the replay buffer keeps of a batch of observations (`obs`, ...); `next_`-prefixed for the next ones."""
+        raise NotImplementedError
+
+    def act(self, seen: dict[str, np.ndarray], warming_up: bool) -> tuple[np.ndarray, dict[str, Tensor]]:
+        """(one action per env, per-env values to chart) for what `observe` kept; `warming_up`: no update yet."""
+        raise NotImplementedError
+
+    def update(self, optimizer: torch.optim.Optimizer, batch: dict[str, Tensor], tau: float) -> dict[str, float]:
+        """One gradient step on a replay batch; returns its losses (losses/...) and `alpha`."""
+        raise NotImplementedError
+
+    def charts(self, acted: dict[str, float]) -> dict[str, float]:
+        """The progress row's charts/... of an iteration, from the means of what `act` charted."""
+        return {**acted, "charts/alpha": self.alpha}
+
+
+# -- discrete SAC over codes ---------------------------------------------------------------------------
+
+class DiscreteSAC(TwinQ):
+    """The actor (anything with `logits(obs) -> (B, N)`), twin Q(s, .) networks, their targets, and log alpha.
+
+    `target_kl`: what alpha is tuned towards (0: alpha stays fixed); `prior`: the goal prior's logits over the same
+    codes, read from `prior_obs_mode` observations (None: uniform, plain discrete SAC). The prior is held in a
+    function, so the frozen network is no part of this module's state (nor of its checkpoints)."""
+
+    PROGRESS_FIELDS = ["env_steps", "iteration", "seconds", "charts/success_rate", "charts/episode_return",
+                       "charts/episode_length", "charts/episodes", "charts/kl_to_prior", "charts/kl_penalty",
+                       "charts/alpha", "charts/env_steps_per_second", "charts/env_steps_per_decision",
+                       "charts/learning_rate", "charts/updates", "charts/buffer_size", "losses/qf_loss",
+                       "losses/q_value", "losses/actor_loss", "losses/alpha_loss", "losses/kl_to_prior"]
+
+    def __init__(self, actor: nn.Module, qf1: nn.Module, qf2: nn.Module, alpha: float, target_kl: float = 0.0,
+                 prior: Callable[[Tensor], Tensor] | None = None, prior_obs_mode: str | None = None):
+        super().__init__(actor, qf1, qf2, alpha)
+        self.target_kl = target_kl
+
+        @torch.no_grad()
+        def log_prior_of(views: Obs) -> np.ndarray:
+            return torch.log_softmax(prior(torch.from_numpy(views[prior_obs_mode])).float(), -1).numpy()
+
+        self.log_prior_of = None if prior is None else log_prior_of
 
     def policy(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """(log pi(.|s), pi(.|s)), both (B, N)."""
         log_probs = torch.log_softmax(self.actor.logits(obs), dim=-1)
         return log_probs, log_probs.exp()
+
+    def observe(self, views: Obs) -> dict[str, np.ndarray]:
+        seen = {"obs": views[self.actor.obs_mode]}
+        if self.log_prior_of is not None:  # the prior is frozen: its log-probabilities are stored, not recomputed per batch
+            seen["log_prior"] = self.log_prior_of(views)
+        return seen
+
+    def act(self, seen: dict[str, np.ndarray], warming_up: bool) -> tuple[np.ndarray, dict[str, Tensor]]:
+        # pi_H from the first step: a policy started from the prior already acts like the data, unlike uniform codes
+        log_probs, probs = self.policy(torch.from_numpy(seen["obs"]))
+        action = torch.multinomial(probs, 1).squeeze(-1)
+        log_prior = torch.from_numpy(seen["log_prior"]) if "log_prior" in seen else uniform_log_prior(*probs.shape)
+        return action.numpy(), {"charts/kl_to_prior": kl_to(log_probs, probs, log_prior)}
+
+    def update(self, optimizer: torch.optim.Optimizer, batch: dict[str, Tensor], tau: float) -> dict[str, float]:
+        return sac_update(self, optimizer, batch, self.target_kl, tau)
+
+    def charts(self, acted: dict[str, float]) -> dict[str, float]:
+        return {**super().charts(acted), "charts/kl_penalty": -self.alpha * acted["charts/kl_to_prior"]}
 
 
 def uniform_log_prior(batch: int, n_actions: int) -> Tensor:
@@ -170,13 +265,76 @@ def sac_update(sac: DiscreteSAC, optimizer: torch.optim.Optimizer, batch: dict[s
         alpha_loss.backward()
         optimizer.step()
 
-    # -- targets follow the critics ---------------------------------------------------------------------
-    with torch.no_grad():
-        for net, target_net in ((sac.qf1, sac.qf1_target), (sac.qf2, sac.qf2_target)):
-            for p, p_target in zip(net.parameters(), target_net.parameters()):
-                p_target.lerp_(p, tau)
+    sac.update_targets(tau)
     return {"qf_loss": qf_loss.item() / 2, "q_value": 0.5 * (q1 + q2).mean().item(), "actor_loss": actor_loss.item(),
             "kl_to_prior": kl.mean().item(), "alpha": sac.alpha, "alpha_loss": alpha_loss.item()}
+
+
+# -- SAC on continuous actions ---------------------------------------------------------------------------
+
+class ContinuousSAC(TwinQ):
+    """The actor (`ptgm.rl.policies.SquashedGaussianPolicy`: `rsample(obs) -> (actions, log pi)`), twin Q(s, a)
+    networks, their targets, and log alpha; `target_entropy`: what alpha keeps the policy's entropy near."""
+
+    PROGRESS_FIELDS = ["env_steps", "iteration", "seconds", "charts/success_rate", "charts/episode_return",
+                       "charts/episode_length", "charts/episodes", "charts/entropy", "charts/alpha",
+                       "charts/env_steps_per_second", "charts/env_steps_per_decision", "charts/learning_rate",
+                       "charts/updates", "charts/buffer_size", "losses/qf_loss", "losses/q_value",
+                       "losses/actor_loss", "losses/alpha_loss", "losses/entropy"]
+
+    def __init__(self, actor: nn.Module, qf1: nn.Module, qf2: nn.Module, alpha: float, target_entropy: float):
+        super().__init__(actor, qf1, qf2, alpha)
+        self.target_entropy = target_entropy
+
+    def observe(self, views: Obs) -> dict[str, np.ndarray]:
+        return {"obs": views[self.actor.obs_mode]}
+
+    def act(self, seen: dict[str, np.ndarray], warming_up: bool) -> tuple[np.ndarray, dict[str, Tensor]]:
+        actions, log_prob = self.actor.rsample(torch.from_numpy(seen["obs"]))
+        if warming_up:  # uniform in the box until the first update (the module doc says why)
+            actions = 2 * torch.rand(actions.shape) - 1
+        return actions.numpy(), {"charts/entropy": -log_prob}  # the policy's entropy, estimated where it acted
+
+    def update(self, optimizer: torch.optim.Optimizer, batch: dict[str, Tensor], tau: float) -> dict[str, float]:
+        return continuous_sac_update(self, optimizer, batch, self.target_entropy, tau)
+
+
+def continuous_sac_update(sac: ContinuousSAC, optimizer: torch.optim.Optimizer, batch: dict[str, Tensor],
+                          target_entropy: float, tau: float) -> dict[str, float]:
+    """One gradient step of the critics, the actor and alpha on a replay batch."""
+    alpha = sac.log_alpha.exp().detach()
+
+    # -- critics: regress Q(s, a) on r + gamma**d * (1 - terminated) * (min Q_targ(s', a') - alpha log pi(a'|s')) ----
+    with torch.no_grad():
+        next_actions, next_log_prob = sac.actor.rsample(batch["next_obs"])
+        next_q = torch.min(sac.qf1_target(batch["next_obs"], next_actions),
+                           sac.qf2_target(batch["next_obs"], next_actions))
+        target = batch["rewards"] + batch["discounts"] * (1.0 - batch["terminated"]) * (next_q - alpha * next_log_prob)
+    q1, q2 = sac.qf1(batch["obs"], batch["actions"]), sac.qf2(batch["obs"], batch["actions"])
+    qf_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+    optimizer.zero_grad(set_to_none=True)
+    qf_loss.backward()
+    optimizer.step()
+
+    # -- actor: alpha log pi(a|s) - min Q(s, a) at a reparameterised a ~ pi(.|s) ------------------------------------
+    actions, log_prob = sac.actor.rsample(batch["obs"])
+    q = torch.min(sac.qf1(batch["obs"], actions), sac.qf2(batch["obs"], actions))
+    actor_loss = (alpha * log_prob - q).mean()
+    optimizer.zero_grad(set_to_none=True)
+    # The gradient flows through Q to the action, but only the actor's weights may take it: the one optimiser would
+    # otherwise step the critics along the actor's objective.
+    actor_loss.backward(inputs=sac.actor_parameters())
+    optimizer.step()
+
+    # -- alpha: a Lagrange multiplier on the constraint entropy >= target_entropy ------------------------------------
+    alpha_loss = (sac.log_alpha.exp() * (-log_prob.detach() - target_entropy)).mean()
+    optimizer.zero_grad(set_to_none=True)
+    alpha_loss.backward()
+    optimizer.step()
+
+    sac.update_targets(tau)
+    return {"qf_loss": qf_loss.item() / 2, "q_value": 0.5 * (q1 + q2).mean().item(), "actor_loss": actor_loss.item(),
+            "entropy": -log_prob.mean().item(), "alpha": sac.alpha, "alpha_loss": alpha_loss.item()}
 
 
 # -- replay buffer ---------------------------------------------------------------------------------
@@ -222,19 +380,11 @@ class ReplayBuffer:
 
 # -- the training loop -------------------------------------------------------------------------------
 
-PROGRESS_FIELDS = ["env_steps", "iteration", "seconds", "charts/success_rate", "charts/episode_return",
-                   "charts/episode_length", "charts/episodes", "charts/kl_to_prior", "charts/kl_penalty",
-                   "charts/alpha", "charts/env_steps_per_second", "charts/env_steps_per_decision",
-                   "charts/learning_rate", "charts/updates", "charts/buffer_size", "losses/qf_loss",
-                   "losses/q_value", "losses/actor_loss", "losses/alpha_loss", "losses/kl_to_prior"]
-
-
-def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run: Run,
-          prior: Callable[[Tensor], Tensor] | None = None, prior_obs_mode: str | None = None) -> dict:
+def learn(cfg: Any, sac: TwinQ, env: TaskVecEnv, eval_env: TaskVecEnv, run: Run) -> dict:
     """Train `sac` on `env` until `cfg.steps` env steps, evaluating `sac.actor` and checkpointing into `run`.
 
-    `cfg`: a `SACConfig` with PPOConfig's shared settings (`ptgm.rl.train_high.HighConfig`); `prior`: the goal
-    prior's logits over the same codes, read from `prior_obs_mode` observations (None: uniform, plain SAC)."""
+    `cfg`: a `SACConfig` with PPOConfig's shared settings (`ptgm.rl.train_high.HighConfig`,
+    `ptgm.rl.train_flat.FlatConfig`)."""
     torch.set_num_threads(cfg.threads)
     actor = sac.actor
     optimizer = sac.make_optimizer(cfg.lr)
@@ -251,10 +401,6 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
     horizon = cfg.steps_per_iter // env.n_envs
     obs = env.reset(seed=restart_seed(cfg.seed, counters["env_steps"]))
 
-    @torch.no_grad()
-    def log_prior_of(views: Obs) -> Tensor | None:
-        return None if prior is None else torch.log_softmax(prior(torch.from_numpy(views[prior_obs_mode])).float(), -1)
-
     bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step", disable=not cfg.progress,
                desc=f"{run.info['method']} {cfg.task}", smoothing=0.1)
     started = time.perf_counter() - counters["seconds"]
@@ -268,30 +414,24 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
             break
         iteration_start = time.perf_counter()
         env_steps_before, updates_before = counters["env_steps"], counters["updates"]
-        episodes, kls, stats = [], [], []
+        episodes, acted, stats = [], defaultdict(list), []
 
         for _ in range(horizon):
-            # -- act: one code per env, sampled from pi_H ------------------------------------------------
-            obs_t = torch.from_numpy(obs[actor.obs_mode])
-            log_prior = log_prior_of(obs)
+            # -- act: one action per env ---------------------------------------------------------------------
+            seen = sac.observe(obs)
             with torch.no_grad():
-                log_probs = torch.log_softmax(actor.logits(obs_t), dim=-1)
-                action = torch.multinomial(log_probs.exp(), 1).squeeze(-1)
-                if log_prior is None:
-                    log_prior = uniform_log_prior(*log_probs.shape)
-                kls.append(kl_to(log_probs, log_probs.exp(), log_prior))
-            step = env.step(action.numpy())
+                action, charted = sac.act(seen, warming_up=counters["decisions"] < cfg.sac_learning_starts)
+            for key, values in charted.items():
+                acted[key].append(values)
+            step = env.step(action)
             if step.ended.any():
                 env.prepare_resets()  # the worker builds the next world while this process updates
 
             # -- remember: next_obs is the episode's last observation where it ended ---------------------
-            row = {"obs": obs[actor.obs_mode], "actions": action.numpy(), "rewards": step.reward.astype(np.float32),
-                   "discounts": (cfg.gamma ** step.env_steps.astype(np.float64)).astype(np.float32),
-                   "terminated": step.terminated.astype(np.float32), "next_obs": step.final_obs[actor.obs_mode]}
-            if prior is not None:  # the prior is frozen: its log-probabilities are stored, not recomputed per batch
-                row["log_prior"] = log_prior.numpy()
-                row["next_log_prior"] = log_prior_of(step.final_obs).numpy()
-            buffer.add(**row)
+            buffer.add(**seen, actions=action, rewards=step.reward.astype(np.float32),
+                       discounts=(cfg.gamma ** step.env_steps.astype(np.float64)).astype(np.float32),
+                       terminated=step.terminated.astype(np.float32),
+                       **{f"next_{k}": v for k, v in sac.observe(step.final_obs).items()})
             counters["env_steps"] += int(step.env_steps.sum())
             counters["decisions"] += env.n_envs
             episodes.extend(step.episodes)
@@ -301,8 +441,7 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
             if counters["decisions"] >= cfg.sac_learning_starts:
                 counters["updates_due"] += env.n_envs * cfg.sac_updates_per_step
                 while counters["updates_due"] >= 1:
-                    stats.append(sac_update(sac, optimizer, buffer.sample(cfg.batch_size), cfg.sac_target_kl,
-                                            cfg.sac_tau))
+                    stats.append(sac.update(optimizer, buffer.sample(cfg.batch_size), cfg.sac_tau))
                     counters["updates"] += 1
                     counters["updates_due"] -= 1
         counters["iteration"] += 1
@@ -310,15 +449,12 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
         # -- logging ---------------------------------------------------------------------------------
         env_steps_now = counters["env_steps"] - env_steps_before
         seconds = time.perf_counter() - iteration_start
-        kl_mean = float(torch.cat(kls).mean())
         losses = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]} if stats else {}
         row = {
             "iteration": counters["iteration"],
             "seconds": round(time.perf_counter() - started, 2),
             **episode_charts(episodes),
-            "charts/kl_to_prior": kl_mean,
-            "charts/kl_penalty": -sac.alpha * kl_mean,
-            "charts/alpha": sac.alpha,
+            **sac.charts({k: float(torch.cat(v).mean()) for k, v in acted.items()}),
             "charts/env_steps_per_second": env_steps_now / seconds,
             "charts/env_steps_per_decision": env_steps_now / (horizon * env.n_envs),
             "charts/learning_rate": optimizer.param_groups[0]["lr"],
@@ -338,11 +474,19 @@ def learn(cfg: Any, sac: DiscreteSAC, env: TaskVecEnv, eval_env: TaskVecEnv, run
 
 
 def build_sac(actor: nn.Module, world: WorldSpec, obs_mode: str, n_actions: int, hidden: int, alpha: float,
-              prior: nn.Module | None = None) -> DiscreteSAC:
-    """`actor` with twin Q networks reading `obs_mode`; with `prior` (same mode and width), the Q encoders start
-    from the prior's encoder, as PPO's critic does under --initialize-with-prior."""
+              target_kl: float, initial: nn.Module | None = None, prior: nn.Module | None = None) -> DiscreteSAC:
+    """Discrete SAC: `actor` with twin Q networks reading `obs_mode`; with `initial` (a goal prior of the same mode and
+    width), the Q encoders start from its encoder, as PPO's critic does under --initialize-with-prior; `prior`: the
+    goal prior in the target (None: uniform)."""
     qfs = [QNetwork(world, obs_mode, n_actions, hidden) for _ in range(2)]
-    if prior is not None:
+    if initial is not None:
         for qf in qfs:
-            qf.encoder.load_state_dict(prior.encoder.state_dict())
-    return DiscreteSAC(actor, *qfs, alpha)
+            qf.encoder.load_state_dict(initial.encoder.state_dict())
+    return DiscreteSAC(actor, *qfs, alpha, target_kl, prior, None if prior is None else prior.obs_mode)
+
+
+def build_continuous_sac(actor: nn.Module, world: WorldSpec, obs_mode: str, action_dim: int, hidden: int,
+                         alpha: float, target_entropy: float) -> ContinuousSAC:
+    """SAC on continuous actions: `actor` (a `SquashedGaussianPolicy`) with twin Q(s, a) networks reading `obs_mode`."""
+    qfs = [ActionQNetwork(world, obs_mode, action_dim, hidden) for _ in range(2)]
+    return ContinuousSAC(actor, *qfs, alpha, target_entropy)

@@ -38,7 +38,7 @@ from ptgm.rl.run import Start, run_folder
 DEFAULT_LOW_LEVEL_STEPS = 10
 DEFAULT_KL_REWARD = 0.05
 ALGOS = ("ppo", "sac")
-DEFAULT_SAC_TARGET_KL = sac.SACConfig.sac_target_kl
+DEFAULT_SAC_TARGET_KL = 1.0
 
 
 @dataclass(kw_only=True)
@@ -48,6 +48,7 @@ class HighConfig(sac.SACConfig, PPOConfig):
     encoder: str | None = None  # goal encoder directory (`ptgm train-encoder`), when the codebook uses the 'learned' embedding
     prior: str | None = None  # goal prior directory (from `ptgm train-prior`); unused with --no-goal-prior or --continuous
     algo: str = "ppo"  # high-level learner: ppo (paper: Minecraft) | sac (discrete SAC, the KL in its target; paper: Kitchen)
+    sac_target_kl: float = DEFAULT_SAC_TARGET_KL  # SAC: alpha (starting at --kl-reward) is tuned so that KL(pi_H || pi_P) averages this many nats (0: alpha stays --kl-reward)
     kl_reward: float = DEFAULT_KL_REWARD  # each high-level step adds -kl_reward * KL(pi_H || pi_P); the paper's alpha (paper: 0.05); with --algo sac, alpha's start
     goal_prior: bool = True  # add the prior's KL reward; --no-goal-prior is the ablation without it (kl_reward = 0)
     low_level_steps: int = DEFAULT_LOW_LEVEL_STEPS  # env steps per code (paper: 100 in Minecraft, 10 in Kitchen)
@@ -81,7 +82,11 @@ class HighConfig(sac.SACConfig, PPOConfig):
         if self.algo == "sac":
             if self.continuous:
                 raise ConfigError("--algo sac picks code indices; the continuous-goal ablation needs --algo ppo")
-            self.validate_sac(self.kl_reward)
+            check_at_least(self, 0, "sac_target_kl")
+            self.validate_sac()
+            if self.sac_target_kl > 0 and not self.kl_reward > 0:
+                raise ConfigError("SAC tunes alpha in log space from --kl-reward, which must then be > 0 "
+                                  "(or pass --sac-target-kl 0 to keep alpha fixed)")
 
 
 def method_name(cfg: HighConfig) -> str:
@@ -132,7 +137,7 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
               {"method": method, "task": cfg.task, "seed": cfg.seed, "metric": task_metric(task),
                "command": "ptgm train-high", "models": models, "inputs": {"low": cfg.low, "codebook": cfg.codebook, "prior": cfg.prior}, "obs_mode": obs_mode,
                "n_codes": codebook.n_codes}, world.achievements, callback,
-              sac.PROGRESS_FIELDS if cfg.algo == "sac" else None, start)
+              sac.DiscreteSAC.PROGRESS_FIELDS if cfg.algo == "sac" else None, start)
 
     torch.manual_seed(cfg.seed)
     if cfg.continuous:
@@ -160,9 +165,8 @@ def _train_high(cfg: HighConfig, world: WorldSpec, task: TaskSpec, out: Path, ca
             if cfg.algo == "sac":
                 # The Q networks start from the prior's encoder too, as PPO's critic does.
                 learner = sac.build_sac(agent, world, obs_mode, codebook.n_codes, cfg.hidden, cfg.kl_reward,
-                                        prior if cfg.initialize_with_prior else None)
-                sac.learn(cfg, learner, env, eval_env, run, reward_prior,
-                          reward_prior.obs_mode if reward_prior is not None else None)
+                                        cfg.sac_target_kl, prior if cfg.initialize_with_prior else None, reward_prior)
+                sac.learn(cfg, learner, env, eval_env, run)
             else:
                 learn(cfg, agent, env, eval_env, run, reward_prior, cfg.kl_reward if reward_prior is not None else 0.0)
         run.finish(agent)
