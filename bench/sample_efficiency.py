@@ -40,7 +40,7 @@ from ptgm.config import ConfigError, save_yaml
 from ptgm.evaluate.report import format_table, report
 from ptgm.io import ArtifactError, load_json, provenance, save_json
 from ptgm.pipeline import (METHODS, STAGE_FILE, Pretrained, load_run_config, pretrain, pretrain_differences,
-                           rl_config, run_dir_name, stage_status)
+                           rl_config, run_dir_name, stage_status, train_downstream)
 from ptgm.pipeline.commands import add_ray_arguments, ray_config
 from ptgm.pipeline.fanout import check_ray, train_all
 
@@ -120,7 +120,7 @@ def bench(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     log(f"pre-training: {pretrain_seconds / 60:.1f} min ({at.root})")
 
     # With --ray the runs finish in any order; each is logged and recorded as it does.
-    runs = train_all([(method, rl_cfg) for method, _, _, rl_cfg in plan], log, ray_config(args))
+    runs = train_all(train_downstream, [(method, rl_cfg) for method, _, _, rl_cfg in plan], log, ray_config(args))
     for finished, (i, seconds) in enumerate(runs, 1):
         method, task, seed, rl_cfg = plan[i]
         name = run_dir_name(method, task, seed)

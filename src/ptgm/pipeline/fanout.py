@@ -1,7 +1,7 @@
 """The downstream runs of a plan, one after another in this process, or each as a Ray task (`--ray`).
 
 Pre-training is done before the fan-out, once; each (task, method, seed) run is then a stage of its own
-(`train_downstream`), so with Ray every run still writes into its folder under the one `--out`, and a
+(the runner's `train_downstream`, which it hands to `train_all`, so this module needs nothing of the runner), so with Ray every run still writes into its folder under the one `--out`, and a
 finished run is skipped, an interrupted one resumed, exactly as without Ray. On a cluster, `--out` must
 be a path every node sees (a shared file system) and ptgm must be installed on every node.
 
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptgm.config import ConfigError
-from ptgm.pipeline.runner import train_downstream
 
 
 @dataclass
@@ -34,30 +33,34 @@ def check_ray() -> None:
         raise ConfigError("--ray needs Ray, which is not installed: pip install 'ptgm[ray]'") from None
 
 
-def train_all(plan: list[tuple[str, Any]], log: Callable[[str], None] = print,
+TrainOne = Callable[[str, Any, Callable[[str], None]], "float | None"]  # (method, config, log) -> seconds or None
+
+
+def train_all(train: TrainOne, plan: list[tuple[str, Any]], log: Callable[[str], None] = print,
               ray: RayConfig | None = None) -> Iterator[tuple[int, float | None]]:
-    """Train every (method, config) of `plan`; yields (index in plan, seconds the run took or None when it was
-    done already) as each run finishes: in plan order without Ray, in finishing order with it."""
+    """Train every (method, config) of `plan` with `train` (`ptgm.pipeline.runner.train_downstream`); yields
+    (index in plan, seconds the run took or None when it was done already) as each run finishes: in plan order
+    without Ray, in finishing order with it."""
     if ray is None:
         for i, (method, rl_cfg) in enumerate(plan):
-            yield i, train_downstream(method, rl_cfg, log)
+            yield i, train(method, rl_cfg, log)
         return
-    yield from _train_on_ray(plan, ray)
+    yield from _train_on_ray(train, plan, ray)
 
 
-def _train_on_ray(plan: list[tuple[str, Any]], cfg: RayConfig) -> Iterator[tuple[int, float | None]]:
+def _train_on_ray(train: TrainOne, plan: list[tuple[str, Any]], cfg: RayConfig) -> Iterator[tuple[int, float | None]]:
     check_ray()
     import ray
 
     if not ray.is_initialized():
         ray.init(address=cfg.address or None)
     remote = ray.remote(num_cpus=cfg.cpus_per_run)(_train_one)
-    pending = {remote.remote(method, rl_cfg): i for i, (method, rl_cfg) in enumerate(plan)}
+    pending = {remote.remote(train, method, rl_cfg): i for i, (method, rl_cfg) in enumerate(plan)}
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         yield pending.pop(done[0]), ray.get(done[0])
 
 
-def _train_one(method: str, rl_cfg: Any) -> float | None:
+def _train_one(train: TrainOne, method: str, rl_cfg: Any) -> float | None:
     """One run in a Ray worker; its log lines reach the driver through Ray's log forwarding."""
-    return train_downstream(method, rl_cfg, lambda line: print(line, flush=True))
+    return train(method, rl_cfg, lambda line: print(line, flush=True))

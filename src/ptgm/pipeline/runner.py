@@ -12,6 +12,7 @@ from ptgm.config import ConfigError, changed_settings, save_yaml
 from ptgm.io import folder_lock, load_json
 from ptgm.pipeline.config import METHODS, RunConfig, stage_config, validated
 from ptgm.pipeline.shipped import install_shipped
+from ptgm.pipeline.fanout import check_ray, train_all
 from ptgm.pipeline.stages import STAGE_FILE, WRITTEN_TO, Pretrained, run_dir_name, run_stage
 
 
@@ -145,8 +146,6 @@ def check_run(cfg: RunConfig, at: Pretrained) -> list[tuple[str, Any]]:
 def run(cfg: RunConfig, log: Callable[[str], None] = print, ray: Any = None) -> Path:
     """Every stage, each skipped when done; returns the report folder (`cfg.out` itself with no methods).
     `ray` (a `ptgm.pipeline.fanout.RayConfig`): the downstream runs fan out as Ray tasks."""
-    from ptgm.pipeline.fanout import check_ray
-
     if ray is not None:
         check_ray()
     out = Path(cfg.out)
@@ -159,7 +158,6 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, ray: Any = None) -> 
 def _run(cfg: RunConfig, at: Pretrained, plan: list[tuple[str, Any]], log: Callable[[str], None],
          ray: Any = None) -> Path:
     from ptgm.evaluate.report import report
-    from ptgm.pipeline.fanout import train_all
 
     out = at.root
     save_yaml(out / "config.yaml", cfg)
@@ -168,7 +166,7 @@ def _run(cfg: RunConfig, at: Pretrained, plan: list[tuple[str, Any]], log: Calla
         install_shipped(at, log)
     else:
         pretrain(cfg, at, log)
-    for _ in train_all(plan, log, ray):
+    for _ in train_all(train_downstream, plan, log, ray):
         pass
     if not plan:  # `methods: []`: a pre-training only, for other runs (or bench/) to build on
         log(f"finished in {(time.perf_counter() - start) / 60:.1f} min; pre-trained models in {out}")
