@@ -75,13 +75,7 @@ class FixedPoint(Point):
     fixed = True
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: more threads only spin against each other on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture

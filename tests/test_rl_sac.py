@@ -24,13 +24,7 @@ from ptgm.rl.policies import load_policy
 from ptgm.rl.sac import DiscreteSAC, ReplayBuffer, kl_to, sac_update
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks: more threads only spin against each other on a loaded 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class TinyActor(nn.Module):
