@@ -92,9 +92,14 @@ def save_checkpoint(folder: str | Path, model: nn.Module, optimizer: torch.optim
     save_json(folder / STATE_JSON, {"format": CHECKPOINT_FORMAT, "tensors": record["file"], "sha256": record["sha256"],
                                      "optimizer": {"param_groups": optim["param_groups"], "state": plain_state},
                                      **counters, **extras, **({"extras": sorted(extras)} if extras else {})})
-    kept = {record["file"], *(str(r.get("file")) for r in extras.values())}
-    for name in ("state", *extras):
-        for old in folder.glob(f"{name}-*.safetensors"):
+    _drop_older(folder, ("state", *extras), {record["file"], *(str(r.get("file")) for r in extras.values())})
+
+
+def _drop_older(folder: Path, owners: tuple[str, ...], kept: set[str]) -> None:
+    """Delete each owner's tensor files (`<owner>-*.safetensors`) but those in `kept`, the ones state.json names:
+    called once state.json is written, so a kill before it leaves the previous checkpoint whole."""
+    for owner in owners:
+        for old in folder.glob(f"{owner}-*.safetensors"):
             if old.name not in kept:
                 old.unlink(missing_ok=True)
 
@@ -171,9 +176,7 @@ def copy_checkpoint(source: str | Path, target: str | Path) -> dict[str, Any]:
     extras = set(state.get("extras", []))
     copied = {k: v for k, v in state.items() if k not in extras and k != "extras"}
     save_json(target / STATE_JSON, copied)
-    for old in target.glob("state-*.safetensors"):
-        if old.name != state["tensors"]:
-            old.unlink(missing_ok=True)
+    _drop_older(target, ("state",), {state["tensors"]})
     return copied
 
 
