@@ -1,7 +1,7 @@
 """The experiment configs under configs/ are the source of their settings: each file lists every setting of
 every stage, commented with its help (and the paper's value where known), so a user reads and edits one file.
 
-`render_config` writes a config out in that form. `format_config_file` re-renders a file from its own values and
+`render_config` writes a config out in that form. `format_configs` re-renders each file from its own values and
 its own leading description, so after a setting is added or its help changes, `python -m ptgm.pipeline
 --format-configs configs/*.yaml` brings every file's listing and comments up to date without touching a value,
 and `--check-configs` (the tests run it) says which files are out of date."""
@@ -66,17 +66,14 @@ def description(text: str) -> str:
     return " ".join(about)
 
 
-def format_config_file(path: str | Path) -> str:
-    """The file at `path` as `render_config` writes it: its own values and description, every setting listed."""
-    return render_config(load_run_config(path), description(Path(path).read_text()))
-
-
 def format_configs(paths: list[str | Path], check: bool = False) -> list[Path]:
-    """Rewrite each file that differs from its formatted form (only list them with `check`); returns those."""
+    """Rewrite each file that differs from its formatted form, `render_config` of its own values and description
+    with every setting listed (only list them with `check`); returns those."""
     differing = []
     for path in map(Path, paths):
-        text = format_config_file(path)
-        if text != path.read_text():
+        current = path.read_text()
+        text = render_config(load_run_config(path), description(current))
+        if text != current:
             differing.append(path)
             if not check:
                 atomic_write_bytes(path, text.encode())
