@@ -195,3 +195,26 @@ def test_relearn_refuses_folders_it_must_not_write_and_networks_that_do_not_fit(
     (saved / "agent.json").write_text(json.dumps(record))
     with pytest.raises(AgentError, match="trainer is not the training state .*agent.json records"):
         PTGM.load(saved)
+
+
+def test_the_cli_saves_a_finished_run_and_learns_on_from_the_saved_agent(tmp_path, capsys):
+    from ptgm.cli import main
+
+    FlatPPO("stone", out=str(tmp_path / "first"), **{k: v for k, v in TINY.items() if k != "low_level_steps"}).learn(64)
+    assert main(["agent", "save", str(tmp_path / "first"), "--out", str(tmp_path / "agent")]) == 0
+    record = load_json(tmp_path / "agent" / "agent.json")
+    assert record["kind"] == "flat" and record["trained_in"] == str(tmp_path / "first")
+    assert main(["agent", "learn", str(tmp_path / "agent"), "--steps", "64", "--out", str(tmp_path / "more"),
+                 "--seed", "3"]) == 0
+    run = load_json(tmp_path / "more" / "run.json")
+    assert run["started_from"]["policy_sha256"] == record["models"]["policy"]
+    assert run["started_from"]["trainer_sha256"] == record["trainer"]["sha256"]
+    assert load_json(tmp_path / "more" / "summary.json")["seed"] == 3
+    assert f"run: {tmp_path / 'more'}" in capsys.readouterr().out
+    # Bad input is one line and exit code 2, nothing written.
+    assert main(["agent", "learn", str(tmp_path / "nothing"), "--steps", "64"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ptgm agent learn: error: agent not found: {tmp_path / 'nothing'} holds neither agent.json (a saved "
+                   f"agent) nor run.json (a training run)"]
+    assert main(["agent", "save", str(tmp_path / "agent" / "policy"), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()

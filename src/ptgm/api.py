@@ -643,4 +643,22 @@ class FlatPPO(_Agent):
         return agent._loaded_from(root, record)
 
 
-__all__ = ["AgentError", "FlatPPO", "LowLevel", "PTGM", "PTGMState", "Pretraining", "Prior"]
+def load_agent(path: str | Path, **changes: Any) -> PTGM | FlatPPO:
+    """The PTGM or flat agent a saved agent's folder (agent.json) or a finished run's folder (run.json) holds, loaded by
+    its class's `load` with `changes`."""
+    root = Path(path)
+    if (root / AGENT_FILE).is_file():
+        kind = load_json(root / AGENT_FILE, "saved agent", AgentError).get("kind")
+    elif (root / "run.json").is_file():
+        command = load_json(root / "run.json", "run description", AgentError).get("command")
+        kind = {"ptgm train-high": PTGM.KIND, "ptgm train-flat": FlatPPO.KIND}.get(command, command)
+    else:
+        raise AgentError(f"agent not found: {root} holds neither {AGENT_FILE} (a saved agent) nor run.json (a training "
+                         f"run)")
+    classes = {PTGM.KIND: PTGM, FlatPPO.KIND: FlatPPO}
+    if kind not in classes:
+        raise AgentError(f"{root} holds a {kind!r}, not a PTGM or flat agent")
+    return classes[kind].load(root, **changes)
+
+
+__all__ = ["AgentError", "FlatPPO", "LowLevel", "PTGM", "PTGMState", "Pretraining", "Prior", "load_agent"]

@@ -76,6 +76,22 @@ def _import(args: argparse.Namespace) -> None:
     print(f"dataset: {store.root} ({store.world}, {len(store.episodes)} episodes, {store.num_frames} frames)")
 
 
+def _agent_save(args: argparse.Namespace) -> None:
+    from ptgm.api import load_agent
+
+    agent = load_agent(args.run)
+    print(f"saved {agent.KIND} agent: {agent.save(args.out)} (from {args.run})")
+
+
+def _agent_learn(args: argparse.Namespace) -> None:
+    from ptgm.api import load_agent
+    from ptgm.rl.commands import print_result
+
+    changes = {k: v for k, v in (("out", args.out), ("seed", args.seed)) if v is not None}
+    agent = load_agent(args.agent, **changes).learn(args.steps)
+    print_result(agent.run_path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ptgm.data.collect import PRESETS, CollectConfig
     from ptgm.envs import WORLDS
@@ -121,6 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world", choices=WORLDS, help="the world the data is from (default: what a ptgm export "
                    "recorded)")
     p.set_defaults(fn=_import)
+
+    agent = sub.add_parser("agent", help="saved agents (`ptgm.api`): save a finished run, learn on from a saved agent")
+    agent_sub = agent.add_subparsers(dest="agent_command", required=True)
+    p = agent_sub.add_parser("save", help="save a finished `train-high` or `train-flat` run as an agent folder: its "
+                             "policy, training state and (PTGM) pre-training, checked on load")
+    p.add_argument("run", help="a finished run folder")
+    p.add_argument("--out", required=True, help="the agent folder to write")
+    p.add_argument("--seed", type=int, default=0, help="unused; every command takes one")
+    p.set_defaults(fn=_agent_save)
+    p = agent_sub.add_parser("learn", help="train on from a saved agent in a new run folder (SB3's load(path).learn(n)): "
+                             "its weights and training state, env steps counted from 0")
+    p.add_argument("agent", help="a saved agent folder (`ptgm agent save`); a run folder goes on in that folder")
+    p.add_argument("--steps", type=int, required=True, help="the new run's budget in env steps")
+    p.add_argument("--out", help="the new run's folder (default: runs/<method>-<task>-s<seed>-from-<the agent's name>)")
+    p.add_argument("--seed", type=int, help="the new run's seed (default: the saved agent's)")
+    p.set_defaults(fn=_agent_learn)
 
     # Each stage package has a `commands` module whose `register(subparsers)` adds its subcommands; they
     # import their stage's heavy modules only when a subcommand runs.
@@ -172,7 +204,8 @@ def _stdout_closed() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = " ".join(c for c in (args.command, getattr(args, "data_command", None)) if c)
+    command = " ".join(c for c in (args.command, getattr(args, "data_command", None),
+                                   getattr(args, "agent_command", None)) if c)
     try:
         args.fn(args)
         sys.stdout.flush()  # a reader that went away shows here, while this boundary still stands

@@ -9,7 +9,8 @@ from ptgm.config import add_arguments, from_args
 from ptgm.io import load_json
 
 
-def _print_result(run_dir) -> None:
+def print_result(run_dir) -> None:
+    """The two lines a finished `train-high` or `train-flat` run prints: its final result and its folder."""
     summary = load_json(run_dir / "summary.json", "run summary")
     final = summary["final"]
     if load_json(run_dir / "run.json", "run description").get("metric") == "score":  # no success to report
@@ -24,13 +25,13 @@ def _print_result(run_dir) -> None:
 def _train_high(args: argparse.Namespace) -> None:
     from ptgm.rl.train_high import HighConfig, train_high
 
-    _print_result(train_high(from_args(HighConfig, args)))
+    print_result(train_high(from_args(HighConfig, args)))
 
 
 def _train_flat(args: argparse.Namespace) -> None:
     from ptgm.rl.train_flat import FlatConfig, train_flat
 
-    _print_result(train_flat(from_args(FlatConfig, args)))
+    print_result(train_flat(from_args(FlatConfig, args)))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
