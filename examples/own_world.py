@@ -73,6 +73,10 @@ class Corridor(gym.Env):
         self.t += 1
         return self._obs(), 0.0, False, self.t >= self.max_steps, self._info(now)
 
+    def ending(self, terminated: bool) -> dict:
+        """How the episode just ended, for whole-episode evaluation: the corridor only ever runs out of steps."""
+        return {"cause": "timeout"}
+
     def _obs(self) -> np.ndarray:
         cells = []
         for d in range(-2, 3):

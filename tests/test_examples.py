@@ -38,6 +38,7 @@ def test_the_example_world_is_a_gymnasium_env_that_reports_what_ptgm_asks(exampl
     assert info["achievements"].tolist() == [coin == example.LENGTH - 1, True] and obs[5] == 1
     obs, _, _, _, info = env.step(3)  # once only
     assert not info["achievements"][1] and info["unlocked"][1] and obs[5] == 1
+    assert env.ending(terminated=False) == {"cause": "timeout"}
 
 
 def test_the_example_config_is_a_valid_plan_on_the_registered_world(example, tmp_path):

@@ -1,6 +1,7 @@
 """PTGM on Franka Kitchen: the state-vector encoder, object-state goals, the continuous low-level policy,
-the codebook and prior on a kitchen dataset, the hierarchical env with continuous low-level actions, and
-flat PPO refusing a continuous world (flat SAC plays it: tests/test_rl_flat_sac.py)."""
+the codebook and prior on a kitchen dataset, the hierarchical env with continuous low-level actions, the
+skill table's whole episodes, and flat PPO refusing a continuous world (flat SAC plays it:
+tests/test_rl_flat_sac.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ptgm.data.split import split_dataset  # noqa: E402
 from ptgm.data.store import EpisodeStore  # noqa: E402
 from ptgm.envs import get_world, make_env  # noqa: E402
 from ptgm.envs.vector import PausableEnv, TaskVecEnv, is_pause, pause_actions  # noqa: E402
+from ptgm.evaluate.skills import AGENTS, Skills, play, summarise  # noqa: E402
 from ptgm.goals.build import CodebookConfig, build_codebook  # noqa: E402
 from ptgm.goals.codebook import Codebook, CodebookError  # noqa: E402
 from ptgm.goals.embedders import StateSliceEmbedder, check_embedding, embedding_name, make_embedder  # noqa: E402
@@ -241,3 +243,27 @@ def test_train_flat_ppo_refuses_a_continuous_world_and_names_sac(capsys):
     assert main(["train-flat", "--world", "kitchen", "--task", "microwave", "--out", "/tmp/never-flat"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "continuous actions" in err and "--algo sac" in err
+
+
+def test_skill_table_on_kitchen_counts_subtasks_and_the_demonstrator_does_some(dataset, codebook_dir):
+    """Whole episodes on Kitchen: the recorded (scripted) player does subtasks where an untrained clone, a random
+    policy in effect, does next to none; lives end at the step limit; the summary counts subtasks (no Crafter
+    score, no nights) and the share of episodes doing the standard four."""
+    book = Codebook.load(codebook_dir, embedder=make_embedder("state", WORLD).settings())
+    prior = GoalPrior(WORLD, "symbolic", len(book.codes), book.fingerprint, hidden=32).eval()
+    skills = Skills(EpisodeStore(dataset), book, _policy(), prior)
+    assert skills.demonstrator_settings()["name"] == "scripted"
+    rows = {}
+    for agent in AGENTS:
+        lives = play(agent, skills, worlds=[1, 2], seed=0, max_steps=150)
+        assert [(life["length"], life["cause"]) for life in lives] == [(150, "timeout")] * 2
+        rows[agent] = summarise(lives, WORLD)
+        assert rows[agent]["unlocked"] == pytest.approx(np.mean([life["unlocked"].sum() for life in lives]))
+    assert {"unlocked", "benchmark", "median_life", "causes", "rates"} <= set(rows["demonstrator"])
+    assert not {"score", "dark_share", "first_night"} & set(rows["demonstrator"])
+    assert list(rows["demonstrator"]["rates"]) == list(WORLD.achievements)
+    assert rows["demonstrator"]["unlocked"] >= 1 > rows["clone"]["unlocked"]
+    four = np.isin(WORLD.achievements, ("microwave", "kettle", "bottom_burner", "light_switch"))
+    lives = [{"length": 280, "cause": "timeout", "unlocked": four | (np.arange(7) == i)} for i in range(7)]
+    row = summarise(lives + [{"length": 280, "cause": "timeout", "unlocked": ~four}], WORLD)
+    assert row["benchmark"] == 7 / 8 and row["unlocked"] == pytest.approx((4 * 4 + 3 * 5 + 3) / 8)

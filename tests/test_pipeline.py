@@ -397,7 +397,7 @@ def test_skill_table_plays_each_agent_on_the_same_worlds(tiny_run):
     layout = Pretrained(out)
     skills = Skills.load(layout.data, layout.codebook, layout.low, layout.prior)
     assert skills.demonstrator_settings()["name"] == "random"  # the tiny run's data was recorded by a random player
-    achievements = get_world("crafter").achievements
+    crafter = get_world("crafter")
     for agent in AGENTS:
         lives = play(agent, skills, worlds=[5, 6, 7], seed=0, max_steps=25)
         assert len(lives) == 3
@@ -406,7 +406,7 @@ def test_skill_table_plays_each_agent_on_the_same_worlds(tiny_run):
             assert (life["cause"] == "timeout") == (life["length"] == 25)
         again = play(agent, skills, worlds=[5, 6, 7], seed=0, max_steps=25)
         assert [life["length"] for life in again] == [life["length"] for life in lives]
-        row = summarise(lives, achievements)
+        row = summarise(lives, crafter)
         assert row["median_life"] == float(np.median([life["length"] for life in lives]))
         rates = np.mean([life["unlocked"] for life in lives], axis=0)
         assert row["score"] == pytest.approx(score_from_rates(100 * rates))
@@ -430,7 +430,7 @@ def test_skill_table_follows_the_first_night(tiny_run):
         assert (night["stone_at_dusk"] is None) == (night["dark_steps"] == 0)
         if night["survived"]:
             assert night["dark_steps"] > 0  # the first night falls before step 300
-    row = summarise(lives, get_world("crafter").achievements)
+    row = summarise(lives, get_world("crafter"))
     assert row["first_night"] == pytest.approx(np.mean([life["first_night"]["survived"] for life in lives]))
     dusk = [life["first_night"] for life in lives if life["first_night"]["dark_steps"]]
     assert row["sheltered"] == pytest.approx(np.mean([n["sheltered_steps"] / n["dark_steps"] for n in dusk]))
@@ -456,6 +456,15 @@ def test_skill_quality_bench_prints_one_json_object(tiny_run):
     bad = subprocess.run([sys.executable, str(ROOT / "bench" / "skill_quality.py"), "--run", str(out / "low")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "not a pre-training folder" in bad.stderr
+
+
+def test_skill_quality_table_shows_what_fits_the_world():
+    """Crafter's table keeps its columns; a world summarised by count shows each achievement and its benchmark."""
+    columns = load_bench("skill_quality").columns
+    assert [c[0] for c in columns(get_world("crafter"))] == ["score %", "median life", "dark", "wood pickaxe",
+                                                             "stone pickaxe", "night", "stone", "shelter"]
+    kitchen = get_world("kitchen")
+    assert [c[0] for c in columns(kitchen)] == ["unlocked", *kitchen.achievements, "benchmark", "median life"]
 
 
 def test_run_without_methods_is_a_pre_training_only(tiny_run, tmp_path):

@@ -13,8 +13,15 @@ Its `info` always carries, on reset and on every step:
 - `unlocked`: bool vector, which achievements were unlocked at least once this episode;
 - `player_pos`: int vector, the player's position in the world (only in worlds with a map).
 
-and the unwrapped env has a `world_seed` attribute: the seed its current world was made from (the episode's
-seed when reset was given one), which evaluation records with each episode.
+The unwrapped env also has (what whole-episode evaluation, `ptgm.evaluate.skills`, reads):
+
+- `world_seed`: the seed its current world was made from (the episode's seed when reset was given one), which
+  evaluation records with each episode;
+- `ending(terminated) -> dict`: how the episode that just ended, ended: its `cause` ("timeout" when it was not
+  terminated, else the world's name for what ended it) and, in a world with nights, `dark` (ended in the dark);
+- in a world with nights (`WorldSpec.day_length` > 0) only, `night_state() -> dict`: whether it is `dark` now,
+  whether the player is `asleep` and `walled_in` (in a pocket no enemy can walk into), and the `stone` it holds
+  (what walls are made of), for following the first night step by step.
 
 A world whose state is a vector of measurements (Kitchen) reports that vector as its symbolic
 observation: `WorldSpec.symbolic_dtype` says its dtype, `WorldSpec.state_slices` names its parts
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -83,6 +91,11 @@ class WorldSpec:
     action_shape: tuple[int, ...] = ()  # () for discrete action ids; else the shape of a continuous action
     state_slices: dict[str, tuple[int, int]] = field(default_factory=dict)  # named [start, end) of the symbolic vector
     goal_slices: tuple[str, ...] = ()  # the state_slices whose concatenation is the `state` goal of a state-vector world
+    # How whole episodes are summarised: "score" (Crafter's score, from each achievement's rate) or "count" (the
+    # mean number unlocked per episode, for a world of a few subtasks each worth the same).
+    summary: Literal["score", "count"] = "score"
+    benchmark: tuple[str, ...] = ()  # achievements whose completion in one episode is the world's standard test
+    day_length: int = 0  # steps in one day, in a world with nights (its env then offers `night_state()`); else 0
 
     @property
     def n_actions(self) -> int:

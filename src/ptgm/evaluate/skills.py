@@ -7,12 +7,15 @@ Three agents play the same fresh worlds of the plain game (no task, the world's 
 - `zero_shot`: zero-shot PTGM, a code drawn from the goal prior every `low_level_steps` steps and pursued
   by the low-level policy (where a high-level policy initialised from the prior starts).
 
-Per episode it records what was unlocked, the length of the life and whether it ended in the dark, so
-that the summary gives the Crafter score, the median life, the share of lives ending in the dark and the
-rate of each achievement. The first night, where clones die, is followed step by step: whether the life
-outlasts the first day, how much stone the player holds when darkness falls, and the share of the
-first night's dark steps it spends asleep and walled in (the demonstrator's way through it). Offline validation accuracy hides what matters here: a clone that predicts most
-recorded actions can still die in its first night, because its own states are not the recorded ones.
+Per episode it records what was unlocked, the length of the life and what ended it (`ending`, see
+`ptgm.envs.base`), so that the summary gives the median life, the rate of each achievement and what the world's
+`WorldSpec.summary` asks for: the Crafter score, or the mean number unlocked per episode; and the share of episodes
+that complete the world's `benchmark` achievements, if it names some. In a world with nights (`day_length`), the
+share of lives ending in the dark, and the first night, where Crafter's clones die, followed step by step: whether
+the life outlasts the first day, how much stone the player holds when darkness falls, and the share of the
+first night's dark steps it spends asleep and walled in (the demonstrator's way through it). Offline validation
+accuracy hides what matters here: a clone that predicts most recorded actions can still die in its first night,
+because its own states are not the recorded ones.
 All environments of an agent step together, one forward pass a step.
 """
 
@@ -27,8 +30,7 @@ import numpy as np
 import torch
 
 from ptgm.data.store import EpisodeStore
-from ptgm.envs import env_obs_mode, get_world, make_env, make_player, score_from_rates
-from ptgm.envs.crafter.env import DAY_LENGTH
+from ptgm.envs import WorldSpec, env_obs_mode, get_world, make_env, make_player, score_from_rates
 from ptgm.goals.codebook import Codebook
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
@@ -66,9 +68,10 @@ class Skills:
 
 def play(agent: str, pre: Skills, worlds: list[int], seed: int, low_level_steps: int = 10,
          max_steps: int | None = None) -> list[dict[str, Any]]:
-    """One life per world seed; returns per life its `length`, `dark` (ended in the dark), `cause`, `unlocked`
-    (bool per achievement) and `first_night`: `dark_steps` and `sheltered_steps` (asleep and walled in) of the
-    first day, `stone_at_dusk` (None if the life never saw the dark) and `survived` (lived past the first day)."""
+    """One life per world seed; returns per life its `length`, its `ending` (`cause`, and `dark` in a world with
+    nights), `unlocked` (bool per achievement) and, in a world with nights, `first_night`: `dark_steps` and
+    `sheltered_steps` (asleep and walled in) of the first day, `stone_at_dusk` (None if the life never saw the
+    dark) and `survived` (lived past the first day)."""
     if agent not in AGENTS:
         raise ValueError(f"unknown agent {agent!r}; valid: {', '.join(AGENTS)}")
     world = pre.low.world
@@ -114,51 +117,63 @@ def play(agent: str, pre: Skills, worlds: list[int], seed: int, low_level_steps:
                     seen = obs[alive] if embedder.needs == mode else np.stack([i["symbolic"] for i in live_infos])
                     current = torch.from_numpy(embedder.embed(seen))
                 chosen = pre.low.act(x, goals[alive], generator=gen, unconditional=agent == "clone", current=current)
-            actions = dict(zip(alive.tolist(), chosen.tolist()))
+            actions = dict(zip(alive.tolist(), chosen.numpy()))
         for i, a in actions.items():
-            obs[i], _, terminated, truncated, infos[i] = envs[i].step(int(a))
+            obs[i], _, terminated, truncated, infos[i] = envs[i].step(a if world.continuous else int(a))
             night = nights[i]
-            if t < DAY_LENGTH:
+            if t < world.day_length:
                 state = envs[i].unwrapped.night_state()
                 if state["dark"]:
                     if night["stone_at_dusk"] is None:
                         night["stone_at_dusk"] = state["stone"]
                     night["dark_steps"] += 1
                     night["sheltered_steps"] += state["asleep"] and state["walled_in"]
-            if t + 1 == DAY_LENGTH and not terminated:
+            if t + 1 == world.day_length and not terminated:
                 night["survived"] = True
             if terminated or truncated:
                 results[i] = {"length": t + 1, **envs[i].unwrapped.ending(terminated),
-                              "unlocked": infos[i]["unlocked"].copy(), "first_night": night}
+                              "unlocked": infos[i]["unlocked"].copy()}
+                if world.day_length:
+                    results[i]["first_night"] = night
         t += 1
     return results  # type: ignore[return-value]
 
 
-def summarise(lives: list[dict[str, Any]], achievements: tuple[str, ...]) -> dict[str, Any]:
-    """Crafter score (percent), median life, share of lives ending in the dark, the first night's measures
-    (`first_night`, `stone_at_dusk`, `sheltered`: see `play`), what ended the lives (most common first) and each
-    achievement's rate."""
+def summarise(lives: list[dict[str, Any]], world: WorldSpec) -> dict[str, Any]:
+    """The world's summary (`score`: Crafter score in percent, or `unlocked`: the mean number per life), the share
+    of lives completing its `benchmark` (if it has one), median life, what ended the lives (most common first),
+    each achievement's rate and, in a world with nights, the share of lives ending in the dark and the first
+    night's measures (`first_night`, `stone_at_dusk`, `sheltered`: see `play`)."""
     unlocked = np.stack([life["unlocked"] for life in lives])
     rates = unlocked.mean(axis=0)
     lengths = np.array([life["length"] for life in lives])
     causes = Counter(life["cause"] for life in lives)
-    nights = [life["first_night"] for life in lives]
-    dusk = [n for n in nights if n["stone_at_dusk"] is not None]
-    return {"score": score_from_rates(100.0 * rates), "median_life": float(np.median(lengths)),
-            "dark_share": float(np.mean([life["dark"] for life in lives])), "lives": len(lives),
-            # the first night: share of lives that outlast it; of those that saw it fall, the share holding two
-            # stone or more at dusk, and the mean share of its dark steps spent asleep and walled in
-            "first_night": float(np.mean([n["survived"] for n in nights])),
-            "stone_at_dusk": float(np.mean([n["stone_at_dusk"] >= 2 for n in dusk])) if dusk else float("nan"),
-            "sheltered": float(np.mean([n["sheltered_steps"] / n["dark_steps"] for n in dusk])) if dusk else float("nan"),
-            "causes": dict(causes.most_common()),
-            "rates": {name: float(r) for name, r in zip(achievements, rates)}}
+    if world.summary == "score":
+        row: dict[str, Any] = {"score": score_from_rates(100.0 * rates)}
+    else:
+        row = {"unlocked": float(unlocked.sum(axis=1).mean())}
+    if world.benchmark:
+        columns = [world.achievements.index(name) for name in world.benchmark]
+        row["benchmark"] = float(unlocked[:, columns].all(axis=1).mean())
+    row |= {"median_life": float(np.median(lengths)), "lives": len(lives)}
+    if world.day_length:
+        nights = [life["first_night"] for life in lives]
+        dusk = [n for n in nights if n["stone_at_dusk"] is not None]
+        row |= {"dark_share": float(np.mean([life["dark"] for life in lives])),
+                # the first night: share of lives that outlast it; of those that saw it fall, the share holding two
+                # stone or more at dusk, and the mean share of its dark steps spent asleep and walled in
+                "first_night": float(np.mean([n["survived"] for n in nights])),
+                "stone_at_dusk": float(np.mean([n["stone_at_dusk"] >= 2 for n in dusk])) if dusk else float("nan"),
+                "sheltered": float(np.mean([n["sheltered_steps"] / n["dark_steps"] for n in dusk])) if dusk
+                else float("nan")}
+    return row | {"causes": dict(causes.most_common()),
+                  "rates": {name: float(r) for name, r in zip(world.achievements, rates)}}
 
 
 def skill_table(pre: Skills, episodes: int, seed: int, agents: tuple[str, ...] = AGENTS,
                 low_level_steps: int = 10, max_steps: int | None = None) -> dict[str, dict[str, Any]]:
     """`summarise` of each agent over the same `episodes` fresh worlds (world seeds drawn from `seed`)."""
     worlds = [int(w) for w in np.random.default_rng([seed, 31]).integers(0, 2**31 - 1, episodes)]
-    achievements = get_world(pre.low.world.name).achievements
-    return {agent: summarise(play(agent, pre, worlds, seed, low_level_steps, max_steps), achievements)
+    world = get_world(pre.low.world.name)
+    return {agent: summarise(play(agent, pre, worlds, seed, low_level_steps, max_steps), world)
             for agent in agents}

@@ -62,6 +62,7 @@ CRAFTER_SPEC = WorldSpec(
         "make_wood_pickaxe": 100, "make_wood_sword": 45, "place_furnace": 32, "place_plant": 24,
         "place_stone": 90, "place_table": 100, "wake_up": 73,
     },
+    day_length=DAY_LENGTH,
 )
 
 _LAYOUT = CRAFTER_SPEC.symbolic_layout

@@ -112,6 +112,10 @@ class KitchenEnv(gym.Env):
     def close(self):
         self.kitchen.close()
 
+    def ending(self, terminated: bool) -> dict[str, Any]:
+        """How the episode just ended: always its step limit, as a kitchen never ends an episode of its own."""
+        return {"cause": "timeout"}
+
     # -- What the scripted player reads ---------------------------------------------------------
     @property
     def model(self):

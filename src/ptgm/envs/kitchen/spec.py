@@ -75,6 +75,8 @@ KITCHEN_SPEC = WorldSpec(
     # MuJoCo's qpos: where the arm is and where every object is. PTGM-Kitchen's 21-value goal is the 9 joint
     # positions and the 12 object values of its four tasks; all 21 object values keep the goal task-agnostic.
     goal_slices=("robot_pos", "objects"),
+    summary="count",  # the subtasks done per episode, as D4RL and PTGM-Kitchen score it
+    benchmark=("microwave", "kettle", "bottom_burner", "light_switch"),  # the `standard_four` task's subtasks
 )
 
 
