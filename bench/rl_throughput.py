@@ -56,7 +56,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=4, help="flat and SB3: passes over each iteration's transitions")
     p.add_argument("--run", help="a pre-training folder (low/, codebook/, prior/) for the train-high row")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1, help="torch threads of every trainer")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of every trainer (ptgm's: while acting)")
+    p.add_argument("--update-threads", type=int, default=0,
+                   help="ptgm's trainers: torch threads for the PPO update (0: one per CPU core, their default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print only the medians as JSON")
     return p.parse_args()
@@ -86,7 +88,7 @@ def short_run_settings(args: argparse.Namespace, out: Path) -> dict:
     """What every short training run shares: no evaluation or checkpoint but the ones at 0 and at the end."""
     return {"task": args.task, "out": str(out), "seed": args.seed, "steps": args.steps, "n_envs": args.n_envs,
             "eval_every": 10 * args.steps, "checkpoint_every": 10 * args.steps, "eval_episodes": 1, "eval_envs": 1,
-            "threads": args.threads, "progress": False}
+            "threads": args.threads, "update_threads": args.update_threads, "progress": False}
 
 
 def measure_flat(args: argparse.Namespace, out: Path) -> tuple[float, float]:
@@ -192,7 +194,7 @@ def main() -> None:
         return
     print(f"task {args.task}, {args.n_envs} envs, symbolic; flat and SB3: {args.steps_per_iter} steps per iteration, "
           f"batch {args.batch_size}, {args.epochs} epochs; {args.steps:,} env steps per run; torch threads "
-          f"{args.threads}; median of {args.rounds} rounds")
+          f"{args.threads} (ptgm's updates: {args.update_threads or 'one per core'}); median of {args.rounds} rounds")
     print("| measured | env steps/s | ratio to raw | ratio to SB3 |")
     print("|---|---:|---:|---:|")
     for name, value in median.items():

@@ -124,6 +124,33 @@ def test_train_flat_few_iterations(models, tmp_path):
     assert load_policy(out / "policy").n_actions == WORLD.n_actions
 
 
+def test_the_update_has_its_own_threads_and_acting_keeps_one(models, tmp_path, monkeypatch):
+    """The env workers wait during the PPO update, so it may use every core; acting goes back to --threads."""
+    from ptgm.rl import ppo
+
+    seen: list[tuple[str, int]] = []
+    update, rollout = ppo.ppo_update, ppo.collect_rollout
+
+    def counting_update(*args, **kwargs):
+        seen.append(("update", torch.get_num_threads()))
+        return update(*args, **kwargs)
+
+    def counting_rollout(*args, **kwargs):
+        seen.append(("rollout", torch.get_num_threads()))
+        return rollout(*args, **kwargs)
+
+    monkeypatch.setattr(ppo, "ppo_update", counting_update)
+    monkeypatch.setattr(ppo, "collect_rollout", counting_rollout)
+    before = torch.get_num_threads()
+    try:
+        assert main(["train-flat", *common(models, tmp_path / "flat", steps=192), "--steps-per-iter", "64",
+                     "--batch-size", "32", "--threads", "1", "--update-threads", "2"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [("rollout", 1), ("update", 2)] * 3
+    assert yaml.safe_load((tmp_path / "flat" / "config.yaml").read_text())["update_threads"] == 2
+
+
 def test_resume_continues_where_it_stopped(models, tmp_path):
     out = tmp_path / "resume"
     args = ["train-flat", *common(models, out, 256), "--steps-per-iter", "64", "--batch-size", "32"]

@@ -86,10 +86,14 @@ def _worker_env(world: str, obs_mode: str, task: str, tasks_file: str | None) ->
     return PausableEnv(make_env(world, obs_mode=obs_mode, task=task, tasks_file=tasks_file))
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_workers(n_envs: int) -> int:
     """Worker processes for `n_envs` worlds: one per CPU core this process may use, at most one per world."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(n_envs, cores))
+    return max(1, min(n_envs, usable_cores()))
 
 
 def _stack_infos(infos: list[dict]) -> dict[str, np.ndarray]:

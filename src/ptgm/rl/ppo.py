@@ -32,7 +32,7 @@ from ptgm.rl.loop import episode_charts, evaluate_into, restart_seed
 from ptgm.rl.rewards import kl_divergence, kl_penalty
 from ptgm.rl.policies import ActorCritic, entropy
 from ptgm.rl.run import Run
-from ptgm.envs.vector import EpisodeStats, Obs, TaskVecEnv
+from ptgm.envs.vector import EpisodeStats, Obs, TaskVecEnv, usable_cores
 
 
 @dataclass(kw_only=True)
@@ -64,12 +64,13 @@ class PPOConfig:
     tasks_file: str | None = None  # YAML file of extra task specs
     vector: str = "async"  # async: envs stepped in worker processes; sync: all in this process (debugging)
     workers: int = 0  # env worker processes, each stepping its share of the envs (0: one per CPU core, at most n_envs)
-    threads: int = 1  # torch CPU threads
+    threads: int = 1  # torch CPU threads while acting (the env workers need the other cores)
+    update_threads: int = 0  # torch CPU threads for the PPO update, while the env workers wait (0: one per usable core)
     progress: bool = True  # show a progress bar
 
     # May differ when a run is resumed (`settings_blocking_resume`): they change neither what is learnt nor how.
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "vector", "workers",
-                                                             "out"})
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"steps", "progress", "threads", "update_threads", "vector",
+                                                             "workers", "out"})
 
     def validate(self) -> None:
         if not isinstance(self.task, str) or not self.task:
@@ -79,7 +80,7 @@ class PPOConfig:
         check_choice(self, "world", WORLDS)
         check_at_least(self, 1, "steps", "n_envs", "epochs", "batch_size", "steps_per_iter", "hidden", "threads",
                        "eval_every", "eval_episodes", "checkpoint_every")
-        check_at_least(self, 0, "seed", "eval_envs", "workers", "ent_coef", "vf_coef")  # 0: as many as --n-envs / cores
+        check_at_least(self, 0, "seed", "eval_envs", "workers", "update_threads", "ent_coef", "vf_coef")  # 0: as many as --n-envs / cores
         check_positive(self, "lr", "clip_coef", "max_grad_norm")
         if self.steps_per_iter < self.n_envs or self.steps_per_iter % self.n_envs:
             raise ConfigError(f"--steps-per-iter ({self.steps_per_iter}) must be a positive multiple of "
@@ -213,6 +214,7 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
     -kl_reward * KL(pi(.|s) || prior(.|s)) at the observation s where its code was chosen."""
     # One thread: on a shared 2-core machine, more spin-wait against the env workers and run far slower.
     torch.set_num_threads(cfg.threads)
+    update_threads = cfg.update_threads or usable_cores()
     optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
     counters = {"iteration": 0, "env_steps": 0, "next_eval": 0, "last_eval": -1,
                 "next_checkpoint": cfg.checkpoint_every, "seconds": 0.0}
@@ -250,7 +252,9 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
         batch = {"obs": rollout.obs.flatten(0, 1), "actions": rollout.actions.flatten(0, 1),
                  "logprobs": rollout.logprobs.flatten(), "advantages": advantages.flatten(),
                  "returns": returns.flatten()}
+        torch.set_num_threads(update_threads)  # the env workers are idle now but for building worlds
         losses = ppo_update(agent, optimizer, batch, cfg)
+        torch.set_num_threads(cfg.threads)
         counters["iteration"] += 1
 
         # -- logging ---------------------------------------------------------------------------
