@@ -16,7 +16,8 @@ gives the median over `--rounds`), in env steps per second:
   bench dependency: `pip install stable-baselines3`).
 
 flat and sb3 use `--steps-per-iter`, `--batch-size` and `--epochs` for both; high keeps train-high's
-own defaults (a high-level step is up to k env steps).
+own defaults (a high-level step is up to k env steps). Every trainer acts on `--threads` torch threads and
+updates on `--update-threads` (SB3 switched by a callback at the end and start of each rollout).
 
     python bench/rl_throughput.py --run runs/default --rounds 3
     python bench/rl_throughput.py --json            # {"raw", "flat", "flat_rollout", "high", "sb3"}, env steps/s
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 from ptgm.envs import get_world, make_env
-from ptgm.envs.vector import TaskVecEnv
+from ptgm.envs.vector import TaskVecEnv, usable_cores
 from ptgm.models.encoders import make_obs_encoder
 from ptgm.pipeline import Pretrained
 from ptgm.rl.train_flat import FlatConfig, train_flat
@@ -57,8 +58,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--run", help="a pre-training folder (low/, codebook/, prior/) for the train-high row")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads of every trainer (ptgm's: while acting)")
-    p.add_argument("--update-threads", type=int, default=0,
-                   help="ptgm's trainers: torch threads for the PPO update (0: one per CPU core, their default)")
+    p.add_argument("--update-threads", type=int, default=1,
+                   help="torch threads for the PPO update, ptgm's and SB3's alike (0: one per usable core)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print only the medians as JSON")
     return p.parse_args()
@@ -135,7 +136,11 @@ def measure_sb3(args: argparse.Namespace) -> float:
             self.marks: list[tuple[float, int]] = []  # (time, env steps) at each rollout's start, and at the end
 
         def _on_rollout_start(self) -> None:
+            torch.set_num_threads(args.threads)
             self.marks.append((time.perf_counter(), self.num_timesteps))
+
+        def _on_rollout_end(self) -> None:
+            torch.set_num_threads(update_threads)  # SB3's update follows: the same split as ptgm's
 
         def _on_training_end(self) -> None:
             self.marks.append((time.perf_counter(), self.num_timesteps))
@@ -145,6 +150,8 @@ def measure_sb3(args: argparse.Namespace) -> float:
 
     def make(i: int):
         return lambda: make_env("crafter", obs_mode="symbolic", task=args.task)
+
+    update_threads = args.update_threads or usable_cores()
 
     env = SubprocVecEnv([make(i) for i in range(args.n_envs)], start_method="fork")
     env.seed(args.seed)
@@ -194,7 +201,8 @@ def main() -> None:
         return
     print(f"task {args.task}, {args.n_envs} envs, symbolic; flat and SB3: {args.steps_per_iter} steps per iteration, "
           f"batch {args.batch_size}, {args.epochs} epochs; {args.steps:,} env steps per run; torch threads "
-          f"{args.threads} (ptgm's updates: {args.update_threads or 'one per core'}); median of {args.rounds} rounds")
+          f"{args.threads} while acting, {args.update_threads or 'one per core'} in updates (ptgm's and SB3's); "
+          f"median of {args.rounds} rounds")
     print("| measured | env steps/s | ratio to raw | ratio to SB3 |")
     print("|---|---:|---:|---:|")
     for name, value in median.items():

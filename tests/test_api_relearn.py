@@ -214,7 +214,20 @@ def test_the_cli_saves_a_finished_run_and_learns_on_from_the_saved_agent(tmp_pat
     # Bad input is one line and exit code 2, nothing written.
     assert main(["agent", "learn", str(tmp_path / "nothing"), "--steps", "64"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"ptgm agent learn: error: agent not found: {tmp_path / 'nothing'} holds neither agent.json (a saved "
-                   f"agent) nor run.json (a training run)"]
+    assert err == [f"ptgm agent learn: error: agent not found: {tmp_path / 'nothing'} is not a folder"]
+    (tmp_path / "empty").mkdir()
+    assert main(["agent", "learn", str(tmp_path / "empty"), "--steps", "64"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"ptgm agent learn: error: agent not found: {tmp_path / 'empty'} holds neither agent.json (a saved agent) nor "
+        f"run.json (a training run)"]
     assert main(["agent", "save", str(tmp_path / "agent" / "policy"), "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+    # A run folder resumes in place: a larger budget goes on there; a new folder or seed is refused in one line.
+    capsys.readouterr()
+    assert main(["agent", "learn", str(tmp_path / "first"), "--steps", "64", "--seed", "5"]) == 2
+    assert "is a training run, which `agent learn` resumes in place" in capsys.readouterr().err
+    assert main(["agent", "learn", str(tmp_path / "first"), "--steps", "128"]) == 0
+    assert int(float(rows(tmp_path / "first" / "progress.csv")[-1]["env_steps"])) == 128
+    # Saving into a run folder would turn it into a saved agent: refused.
+    assert main(["agent", "save", str(tmp_path / "first"), "--out", str(tmp_path / "more")]) == 2
+    assert not (tmp_path / "more" / "agent.json").exists()

@@ -281,11 +281,19 @@ class Prior:
         return (int(codes[0]) if probs.ndim == 1 else codes.numpy()), None
 
 
+def _not_found(root: Path) -> AgentError:
+    """The error for a folder that holds no agent."""
+    if not root.is_dir():
+        return AgentError(f"agent not found: {root} is not a folder")
+    return AgentError(f"agent not found: {root} holds neither {AGENT_FILE} (a saved agent) nor run.json (a training run)")
+
+
 # -- agents that learn -------------------------------------------------------------------------------------------------
 class _Agent:
     """What PTGM and flat PPO share: settings, the policy, `learn` through the CLI's trainer, saving."""
 
-    KIND = ""
+    KIND = ""  # agent.json's `kind`
+    COMMAND = ""  # the CLI command whose run folders hold this kind of agent
     CONFIG: type = HighConfig
 
     def __init__(self, settings: dict[str, Any], policy: Policy | None):
@@ -353,6 +361,8 @@ class _Agent:
         policy = self._require_policy()
         if out.exists() and not out.is_dir():
             raise AgentError(f"cannot save into {out}: it is a file")
+        if (out / "run.json").is_file():
+            raise AgentError(f"cannot save into {out}: it holds a training run; give another folder")
         self._save_models(out)
         policy.save(out / "policy")
         sha = load_json(out / "policy" / CONFIG)["weights_sha256"]
@@ -392,9 +402,7 @@ class _Agent:
     def _open(cls, root: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
         """(settings, the models it records, agent.json or None) of a saved agent of this kind or of a finished run
         of this kind's command."""
-        command = f"ptgm train-{'high' if cls.KIND == 'ptgm' else cls.KIND}"
-        if not root.is_dir():
-            raise AgentError(f"agent not found: {root} is not a folder")
+        command = cls.COMMAND
         if (root / AGENT_FILE).is_file():
             record = load_json(root / AGENT_FILE, "saved agent", AgentError, required=("format",))
             if record["format"] != AGENT_FORMAT:
@@ -410,8 +418,7 @@ class _Agent:
             if run.get("command") != command:
                 raise AgentError(f"{root} is a {run.get('command')!r} run, not a {command!r} one")
             return load_yaml(root / "config.yaml"), run.get("models") or {}, None
-        raise AgentError(f"agent not found: {root} holds neither {AGENT_FILE} (a saved agent) nor run.json "
-                         f"(a training run)")
+        raise _not_found(root)
 
     @staticmethod
     def _learn_settings(root: Path, settings: dict[str, Any], record: dict[str, Any] | None,
@@ -486,6 +493,7 @@ class PTGM(_Agent):
     drawn from the goal prior."""
 
     KIND = "ptgm"
+    COMMAND = "ptgm train-high"
     CONFIG = HighConfig
 
     def __init__(self, pretrained: Pretraining | str | Path, task: str = "", policy: Policy | None = None,
@@ -610,6 +618,7 @@ class FlatPPO(_Agent):
     (`ptgm.rl.train_flat.FlatConfig`)."""
 
     KIND = "flat"
+    COMMAND = "ptgm train-flat"
     CONFIG = FlatConfig
 
     def __init__(self, task: str, policy: Policy | None = None, **settings: Any):
@@ -647,18 +656,20 @@ def load_agent(path: str | Path, **changes: Any) -> PTGM | FlatPPO:
     """The PTGM or flat agent a saved agent's folder (agent.json) or a finished run's folder (run.json) holds, loaded by
     its class's `load` with `changes`."""
     root = Path(path)
+    classes = (PTGM, FlatPPO)
     if (root / AGENT_FILE).is_file():
         kind = load_json(root / AGENT_FILE, "saved agent", AgentError).get("kind")
+        found = next((c for c in classes if c.KIND == kind), None)
+        what = f"a saved {kind!r} agent"
     elif (root / "run.json").is_file():
         command = load_json(root / "run.json", "run description", AgentError).get("command")
-        kind = {"ptgm train-high": PTGM.KIND, "ptgm train-flat": FlatPPO.KIND}.get(command, command)
+        found = next((c for c in classes if c.COMMAND == command), None)
+        what = f"a {command!r} run"
     else:
-        raise AgentError(f"agent not found: {root} holds neither {AGENT_FILE} (a saved agent) nor run.json (a training "
-                         f"run)")
-    classes = {PTGM.KIND: PTGM, FlatPPO.KIND: FlatPPO}
-    if kind not in classes:
-        raise AgentError(f"{root} holds a {kind!r}, not a PTGM or flat agent")
-    return classes[kind].load(root, **changes)
+        raise _not_found(root)
+    if found is None:
+        raise AgentError(f"{root} holds {what}, not a PTGM or flat agent")
+    return found.load(root, **changes)
 
 
 __all__ = ["AgentError", "FlatPPO", "LowLevel", "PTGM", "PTGMState", "Pretraining", "Prior", "load_agent"]

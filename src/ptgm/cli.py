@@ -88,6 +88,9 @@ def _agent_learn(args: argparse.Namespace) -> None:
     from ptgm.rl.commands import print_result
 
     changes = {k: v for k, v in (("out", args.out), ("seed", args.seed)) if v is not None}
+    if changes and not (Path(args.agent) / "agent.json").is_file() and (Path(args.agent) / "run.json").is_file():
+        raise ConfigError(f"{args.agent} is a training run, which `agent learn` resumes in place (no --out or --seed); "
+                          f"to start a new run from its policy, `ptgm agent save {args.agent} --out DIR` first")
     agent = load_agent(args.agent, **changes).learn(args.steps)
     print_result(agent.run_path)
 
@@ -148,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_agent_save)
     p = agent_sub.add_parser("learn", help="train on from a saved agent in a new run folder (SB3's load(path).learn(n)): "
                              "its weights and training state, env steps counted from 0")
-    p.add_argument("agent", help="a saved agent folder (`ptgm agent save`); a run folder goes on in that folder")
-    p.add_argument("--steps", type=int, required=True, help="the new run's budget in env steps")
+    p.add_argument("agent", help="a saved agent folder (`ptgm agent save`); a run folder instead resumes in place")
+    p.add_argument("--steps", type=int, required=True, help="the new run's budget in env steps (a run folder's: its "
+                   "total budget)")
     p.add_argument("--out", help="the new run's folder (default: runs/<method>-<task>-s<seed>-from-<the agent's name>)")
     p.add_argument("--seed", type=int, help="the new run's seed (default: the saved agent's)")
     p.set_defaults(fn=_agent_learn)

@@ -65,7 +65,7 @@ class PPOConfig:
     vector: str = "async"  # async: envs stepped in worker processes; sync: all in this process (debugging)
     workers: int = 0  # env worker processes, each stepping its share of the envs (0: one per CPU core, at most n_envs)
     threads: int = 1  # torch CPU threads while acting (the env workers need the other cores)
-    update_threads: int = 0  # torch CPU threads for the PPO update, while the env workers wait (0: one per usable core)
+    update_threads: int = 1  # torch CPU threads for the PPO update, when the env workers only build next worlds (0: one per usable core)
     progress: bool = True  # show a progress bar
 
     # May differ when a run is resumed (`settings_blocking_resume`): they change neither what is learnt nor how.
@@ -212,7 +212,8 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
 
     With a `prior` (the goal prior over the same codes), each transition's reward gets
     -kl_reward * KL(pi(.|s) || prior(.|s)) at the observation s where its code was chosen."""
-    # One thread: on a shared 2-core machine, more spin-wait against the env workers and run far slower.
+    # One thread while acting: more spin-wait against the env workers. The update may take more (`update_threads`):
+    # faster on a quiet machine, slower on a busy one, whose other work then competes for the cores.
     torch.set_num_threads(cfg.threads)
     update_threads = cfg.update_threads or usable_cores()
     optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
@@ -253,8 +254,10 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
                  "logprobs": rollout.logprobs.flatten(), "advantages": advantages.flatten(),
                  "returns": returns.flatten()}
         torch.set_num_threads(update_threads)  # the env workers are idle now but for building worlds
-        losses = ppo_update(agent, optimizer, batch, cfg)
-        torch.set_num_threads(cfg.threads)
+        try:
+            losses = ppo_update(agent, optimizer, batch, cfg)
+        finally:
+            torch.set_num_threads(cfg.threads)
         counters["iteration"] += 1
 
         # -- logging ---------------------------------------------------------------------------
