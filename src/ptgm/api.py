@@ -285,7 +285,8 @@ def _not_found(root: Path) -> AgentError:
     """The error for a folder that holds no agent."""
     if not root.is_dir():
         return AgentError(f"agent not found: {root} is not a folder")
-    return AgentError(f"agent not found: {root} holds neither {AGENT_FILE} (a saved agent) nor run.json (a training run)")
+    return AgentError(f"agent not found: {root} holds neither {AGENT_FILE} (a saved agent) nor run.json (a training "
+                      f"run)")
 
 
 # -- agents that learn -------------------------------------------------------------------------------------------------

@@ -149,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the agent folder to write")
     p.add_argument("--seed", type=int, default=0, help="unused; every command takes one")
     p.set_defaults(fn=_agent_save)
-    p = agent_sub.add_parser("learn", help="train on from a saved agent in a new run folder (SB3's load(path).learn(n)): "
-                             "its weights and training state, env steps counted from 0")
+    p = agent_sub.add_parser("learn", help="train on from a saved agent in a new run folder (SB3's "
+                             "load(path).learn(n)): its weights and training state, env steps counted from 0")
     p.add_argument("agent", help="a saved agent folder (`ptgm agent save`); a run folder instead resumes in place")
     p.add_argument("--steps", type=int, required=True, help="the new run's budget in env steps (a run folder's: its "
                    "total budget)")

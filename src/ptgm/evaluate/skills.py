@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ptgm.data.store import EpisodeStore
-from ptgm.envs import WorldSpec, env_obs_mode, get_world, make_env, make_player, score_from_rates
+from ptgm.envs import WorldSpec, env_obs_mode, make_env, make_player, score_from_rates
 from ptgm.goals.codebook import Codebook
 from ptgm.models.low_level import LowLevelPolicy
 from ptgm.models.prior import GoalPrior
@@ -174,6 +174,6 @@ def skill_table(pre: Skills, episodes: int, seed: int, agents: tuple[str, ...] =
                 low_level_steps: int = 10, max_steps: int | None = None) -> dict[str, dict[str, Any]]:
     """`summarise` of each agent over the same `episodes` fresh worlds (world seeds drawn from `seed`)."""
     worlds = [int(w) for w in np.random.default_rng([seed, 31]).integers(0, 2**31 - 1, episodes)]
-    world = get_world(pre.low.world.name)
+    world = pre.low.world
     return {agent: summarise(play(agent, pre, worlds, seed, low_level_steps, max_steps), world)
             for agent in agents}

@@ -1,8 +1,9 @@
 """The downstream runs of a plan, one after another in this process, or each as a Ray task (`--ray`).
 
 Pre-training is done before the fan-out, once; each (task, method, seed) run is then a stage of its own
-(the runner's `train_downstream`, which it hands to `train_all`, so this module needs nothing of the runner), so with Ray every run still writes into its folder under the one `--out`, and a
-finished run is skipped, an interrupted one resumed, exactly as without Ray. On a cluster, `--out` must
+(the runner's `train_downstream`, which it hands to `train_all`, so this module needs nothing of the runner),
+so with Ray every run still writes into its folder under the one `--out`, and a finished run is skipped, an
+interrupted one resumed, exactly as without Ray. On a cluster, `--out` must
 be a path every node sees (a shared file system) and ptgm must be installed on every node.
 
 Ray is an optional extra (`pip install 'ptgm[ray]'`); it is imported only when `--ray` is given.

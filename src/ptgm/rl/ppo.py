@@ -80,7 +80,8 @@ class PPOConfig:
         check_choice(self, "world", WORLDS)
         check_at_least(self, 1, "steps", "n_envs", "epochs", "batch_size", "steps_per_iter", "hidden", "threads",
                        "eval_every", "eval_episodes", "checkpoint_every")
-        check_at_least(self, 0, "seed", "eval_envs", "workers", "update_threads", "ent_coef", "vf_coef")  # 0: as many as --n-envs / cores
+        # 0: as many as --n-envs / cores
+        check_at_least(self, 0, "seed", "eval_envs", "workers", "update_threads", "ent_coef", "vf_coef")
         check_positive(self, "lr", "clip_coef", "max_grad_norm")
         if self.steps_per_iter < self.n_envs or self.steps_per_iter % self.n_envs:
             raise ConfigError(f"--steps-per-iter ({self.steps_per_iter}) must be a positive multiple of "
