@@ -9,7 +9,7 @@ import torch
 from ptgm.envs import get_world
 from ptgm.goals.codebook import Codebook
 from ptgm.goals.embedders import make_embedder
-from ptgm.models.artifacts import ModelError
+from ptgm.models.artifacts import ModelError, store_half
 from ptgm.models.low_level import MIN_GOAL_SCALE, LowLevelPolicy
 from ptgm.models.prior import GoalPrior
 from ptgm.pretrain.train_low import null_goal_mask
@@ -182,3 +182,29 @@ def test_prior_shapes_and_codebook_binding(tmp_path):
         GoalPrior.load(tmp_path / "prior", codebook(1))  # same size, other codes
     with pytest.raises(ModelError, match="7 codes"):
         GoalPrior.load(tmp_path / "prior", codebook(0, n=7))
+
+
+def test_weights_stored_in_half_precision_load_close_to_the_trained_ones_and_a_resave_is_float32(tmp_path):
+    policy = make_policy(hidden=64, goal_input="relative")
+    policy.fit_goal_scale(np.random.default_rng(1).normal(0, 0.1, (100, EMBEDDER.dim)).astype(np.float32))
+    policy.save(tmp_path / "low")
+    full = (tmp_path / "low" / "weights.safetensors").stat().st_size
+    trained = json.loads((tmp_path / "low" / "config.json").read_text())["weights_sha256"]
+    store_half(tmp_path / "low")
+    store_half(tmp_path / "low")  # once only
+    config = json.loads((tmp_path / "low" / "config.json").read_text())
+    assert config["stored_dtype"] == "float16" and config["trained_weights_sha256"] == trained != config["weights_sha256"]
+    assert (tmp_path / "low" / "weights.safetensors").stat().st_size < 0.6 * full
+
+    loaded = LowLevelPolicy.load(tmp_path / "low")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    obs, goal, current = random_obs("symbolic", 64), torch.rand(64, EMBEDDER.dim), torch.rand(64, EMBEDDER.dim)
+    with torch.no_grad():
+        half, exact = loaded(obs, goal, current=current), policy(obs, goal, current=current)
+    assert not torch.equal(half, exact)
+    torch.testing.assert_close(torch.softmax(half, 1), torch.softmax(exact, 1), atol=2e-3, rtol=0)
+
+    loaded.save(tmp_path / "again")
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert "stored_dtype" not in again and "trained_weights_sha256" not in again
+    LowLevelPolicy.load(tmp_path / "again")

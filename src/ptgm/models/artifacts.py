@@ -20,6 +20,8 @@ from ptgm.io import ArtifactError, atomic_write_bytes, load_json, require_keys, 
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
+# What `store_half` adds to a config: how the file stores the weights, not the network (a re-save drops them).
+STORAGE_KEYS = ("stored_dtype", "trained_weights_sha256")
 
 
 class ModelError(ArtifactError):
@@ -35,8 +37,23 @@ def save_model(out_dir: str | Path, module: nn.Module, config: dict[str, Any]) -
     out = Path(out_dir)
     data = state_to_bytes(module.state_dict())
     atomic_write_bytes(out / WEIGHTS, data)
+    config = {k: v for k, v in config.items() if k not in STORAGE_KEYS}
     save_json(out / CONFIG, {**config, "weights_sha256": sha256_bytes(data)})
     return out
+
+
+def store_half(folder: str | Path) -> None:
+    """Rewrite a saved network's float32 weights as float16, halving the file; loading casts them back to the
+    network's float32. config.json names the new checksum and keeps the trained weights' one."""
+    folder = Path(folder)
+    config = load_json(folder / CONFIG, "model config", ModelError, required=("weights_sha256",))
+    if config.get("stored_dtype") == "float16":
+        return
+    tensors = load_safetensors_bytes((folder / WEIGHTS).read_bytes())
+    data = state_to_bytes({k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()})
+    atomic_write_bytes(folder / WEIGHTS, data)
+    save_json(folder / CONFIG, {**config, "stored_dtype": "float16", "trained_weights_sha256": config["weights_sha256"],
+                                "weights_sha256": sha256_bytes(data)})
 
 
 # Sizes a network is built from: whole numbers >= 1 wherever a config holds them (torch's own error for a
