@@ -12,6 +12,7 @@ from ptgm.envs import get_task, get_world, make_env, score_from_rates
 from ptgm.evaluate.periodic import EvalPoint, task_metric
 from ptgm.rl.ppo import PPOConfig
 from ptgm.rl.run import Run
+from ptgm.training.logs import CSVLog
 from ptgm.envs.vector import EpisodeStats, TaskVecEnv
 
 WORLD = get_world("crafter")
@@ -63,21 +64,31 @@ def test_vec_env_reports_each_episodes_unlocked_achievements(tmp_path):
 
 
 def test_run_eval_log_has_score_and_unlock_columns_and_upgrades_an_old_header(tmp_path):
+    header = "env_steps,success_rate,episode_return,episode_length,episodes,seconds\n"
+    (tmp_path / "old.csv").write_text(header + "0,0.5,1,10,4,0.1\n")
+    log = CSVLog(tmp_path / "old.csv", Run.EVAL_FIELDS + ["unlock/collect_wood"])
+    log.append({"env_steps": 100, "success_rate": 0.25, "score": 1.5, "unlock/collect_wood": 0.5})
+    with open(tmp_path / "old.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["env_steps"] for r in rows] == ["0", "100"]
+    assert rows[0]["success_rate"] == "0.5" and rows[0]["score"] == ""  # the old row keeps its values
+    assert rows[1]["score"] == "1.5" and None not in rows[1]  # no value without a column
+
+    # A run folder without a checkpoint holds no run to resume: an evaluation an interrupted first attempt logged
+    # (before its first checkpoint) is dropped, since the new run evaluates at that step again.
     cfg = PPOConfig(task="crafter", progress=False)
     old = tmp_path / "run"
     old.mkdir()
-    (old / "eval.csv").write_text("env_steps,success_rate,episode_return,episode_length,episodes,seconds\n"
-                                  "0,0.5,1,10,4,0.1\n")
+    (old / "eval.csv").write_text(header + "0,0.5,1,10,4,0.1\n")
     run = Run(old, cfg, {"method": "x", "task": "crafter", "seed": 0, "models": {}}, WORLD.achievements)
-    point = EvalPoint.from_episodes(100, [episode(["collect_wood"]), episode([])], 0.5, WORLD.achievements)
+    point = EvalPoint.from_episodes(0, [episode(["collect_wood"]), episode([])], 0.5, WORLD.achievements)
     run.log_eval(point)
     run.close()
     with open(old / "eval.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["env_steps"] for r in rows] == ["0", "100"]
-    assert rows[0]["success_rate"] == "0.5" and rows[0]["score"] == ""  # the old row keeps its values
-    assert float(rows[1]["unlock/collect_wood"]) == 0.5 and float(rows[1]["score"]) == pytest.approx(point.score)
-    assert None not in rows[1]  # no value without a column
+    assert [r["env_steps"] for r in rows] == ["0"]
+    assert float(rows[0]["unlock/collect_wood"]) == 0.5 and float(rows[0]["score"]) == pytest.approx(point.score)
+    assert None not in rows[0]
 
 
 def test_a_crafter_run_records_and_prints_its_score(tmp_path, capsys):

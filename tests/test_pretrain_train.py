@@ -296,6 +296,7 @@ def test_cli_writes_the_documented_outputs_for_both_observation_modes(dataset, p
     for name in ("weights.safetensors", "config.json", "metrics.json", "run_config.yaml", "checkpoint/state.json"):
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
+    assert (out / "progress.csv").read_text().splitlines()[0].startswith("update,losses/loss,")
     config = json.loads((out / "config.json").read_text())
     assert config["obs_mode"] == "pixels" and config["provenance"]["config"]["seed"] == 3
     assert config["dataset_id"] == EpisodeStore(pixel_dataset).dataset_id

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
-from tqdm import tqdm
+from ptgm.training.logs import progress_bar
 
 from ptgm.data.store import DatasetError, DatasetWriter, EpisodeInfo, episode_id, write_episode
 from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given
@@ -244,8 +244,7 @@ def _collect(cfg: CollectConfig, progress: bool, make_driver: MakeDriver | None)
     next_commit = next_index = len(done)  # the next episode to commit, and to start
     finished: dict[int, EpisodeInfo] = {}  # episodes done, waiting for an earlier one to be committed
     pending = []  # running episodes
-    bar = tqdm(total=cfg.frames, initial=min(frames, cfg.frames), unit="frame", desc=f"collect {cfg.player}",
-               disable=not progress, smoothing=0.05)
+    bar = progress_bar(cfg.frames, frames, "frame", f"collect {cfg.player}", progress)
     start, new_frames = time.perf_counter(), 0
 
     def next_job():

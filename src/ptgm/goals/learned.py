@@ -208,11 +208,9 @@ def train_encoder(cfg: EncoderConfig, progress: bool = True) -> dict[str, Any]:
 
 
 def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
-
     from ptgm.training.checkpoint import (CheckpointError, load_checkpoint, read_counters, save_checkpoint,
                                          settings_blocking_resume)
+    from ptgm.training.logs import TrainingLog, progress_bar
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -247,9 +245,8 @@ def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
         model.train()
         return goals.numpy()
 
-    writer = SummaryWriter(str(out / "tb"), purge_step=first_step)  # the same charts folder as every trainer
-    bar = tqdm(total=cfg.steps, initial=first_step, unit="step", desc="ptgm train-encoder", disable=not progress,
-               smoothing=0.05)
+    logs = TrainingLog(out, "update", resumed_at=first_step if saved is not None else None)
+    bar = progress_bar(cfg.steps, first_step, "step", "ptgm train-encoder", progress)
     labels = torch.arange(cfg.batch_size)
     retrieval = None
     clock, last_step = time.perf_counter(), first_step
@@ -272,21 +269,20 @@ def _train_encoder(cfg: EncoderConfig, progress: bool) -> dict[str, Any]:
             accuracy = (logits.argmax(dim=1) == labels).float().mean().item()
             sps = (done - last_step) / (time.perf_counter() - clock)
             clock, last_step = time.perf_counter(), done
-            writer.add_scalar("losses/infonce", loss.item(), done)
-            writer.add_scalar("charts/in_batch_accuracy", accuracy, done)
-            writer.add_scalar("charts/steps_per_second", sps, done)
+            logs.log(done, {"losses/infonce": loss.item(), "charts/in_batch_accuracy": accuracy,
+                            "charts/steps_per_second": sps})
             bar.set_postfix(loss=f"{loss.item():.3f}", in_batch_accuracy=f"{accuracy:.3f}")
         bar.update(1)
         if val is not None and (done % cfg.eval_every == 0 or done == cfg.steps):
             retrieval = temporal_retrieval(embed, val, cfg.max_offset, seed=cfg.seed)
             if retrieval is not None:
-                writer.add_scalar("charts/val_retrieval_top1", retrieval["top1"], done)
-                writer.add_scalar("charts/val_retrieval_pairwise", retrieval["pairwise"], done)
+                logs.scalars(done, {"charts/val_retrieval_top1": retrieval["top1"],
+                                    "charts/val_retrieval_pairwise": retrieval["pairwise"]})
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
             save_checkpoint(checkpoint, model, optimizer, {"update": done, "numpy_rng": rng.bit_generator.state,
                                                            "config": asdict(cfg), "dataset_id": store.dataset_id})
     bar.close()
-    writer.close()
+    logs.close()
     if retrieval is None and val is not None:  # resumed at the end: measure once more for the record
         retrieval = temporal_retrieval(embed, val, cfg.max_offset, seed=cfg.seed)
 

@@ -3,7 +3,8 @@
 One update: draw a batch from this epoch's shuffled, freshly relabelled samples, compute the
 objective's loss, step Adam (DDP averages the gradients when several processes run). Every
 `eval_every` updates rank 0 measures the validation set and keeps the best weights; every
-`checkpoint_every` updates it saves the training state, from which the same command resumes.
+`checkpoint_every` updates it saves the training state, from which the same command resumes. Losses are
+logged every 50 updates to progress.csv and tb/ (`ptgm.training.logs`).
 
 Everything random in an epoch (goal gaps, goal dropout, batch order) comes from a generator
 seeded by (seed, epoch, rank), so a resumed run redraws exactly what the stopped run would have
@@ -24,14 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 from ptgm.config import ConfigError, check_at_least, check_paths_given, check_positive, save_yaml
 from ptgm.envs import OBS_MODES
 from ptgm.io import folder_lock, provenance, save_json, to_jsonable
 from ptgm.training.checkpoint import (CheckpointError, load_checkpoint, read_counters, save_checkpoint,
                                      settings_blocking_resume)
+from ptgm.training.logs import TrainingLog, progress_bar
 from ptgm.pretrain.distributed import Distributed
 from ptgm.pretrain.relabel import check_gaps
 
@@ -39,7 +39,7 @@ from ptgm.pretrain.relabel import check_gaps
 @dataclass(kw_only=True)
 class PretrainConfig:
     data: str  # dataset directory, split with `ptgm split`
-    out: str  # output directory: weights.safetensors, config.json, checkpoint/, tb/, metrics.json
+    out: str  # output directory: weights.safetensors, config.json, checkpoint/, progress.csv, tb/, metrics.json
     obs: str = "symbolic"  # observation the network reads: symbolic | pixels
     encoder: str | None = None  # goal encoder directory, for the 'learned' goal embedding
     min_btwn_goals: int = 15  # shortest gap between hindsight goal steps (paper: 15; Crafter default run: 1)
@@ -127,19 +127,17 @@ def _fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Dist
     net = DistributedDataParallel(model) if dist.enabled else model
     meta = {"provenance": provenance(command, cfg, world_size=dist.world_size), "dataset_id": dataset_id}
 
-    writer = None
+    logs = None
     if dist.is_main:
         save_yaml(out / "run_config.yaml", {**dataclasses.asdict(cfg), "world_size": dist.world_size,
                                            "dataset_id": dataset_id, "command": command})
-        writer = SummaryWriter(str(out / "tb"), purge_step=start if start else None)
-    bar = tqdm(total=total, initial=start, unit="update", desc=command, disable=not (cfg.progress and dist.is_main),
-               smoothing=0.05)
+        logs = TrainingLog(out, "update", resumed_at=start if saved is not None else None)
+    bar = progress_bar(total, start, "update", command, cfg.progress and dist.is_main)
 
     def evaluate(update: int) -> None:
         metrics = objective.evaluate(model)
         counters["last"], counters["last_eval_update"] = metrics, update
-        for key, value in metrics.items():
-            writer.add_scalar(f"charts/{key}", value, update)
+        logs.scalars(update, {f"charts/{key}": value for key, value in metrics.items()})
         if counters["best_val_loss"] is None or metrics["val_loss"] < counters["best_val_loss"]:
             counters.update(best_val_loss=metrics["val_loss"], best_update=update, best=metrics)
             model.meta = {**meta, "metrics": metrics, "update": update}
@@ -167,12 +165,10 @@ def _fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Dist
             for key, value in {"loss": loss.item(), **stats}.items():
                 running.setdefault(key, []).append(value)
 
-            if writer is not None and (update % 50 == 0 or update == total):
-                for key, values in running.items():
-                    writer.add_scalar(f"losses/{key}", float(np.mean(values)), update)
-                writer.add_scalar("charts/epoch", update / updates_per_epoch, update)
-                writer.add_scalar("charts/samples_per_second",
-                                  update * cfg.batch_size / max(counters["train_seconds"], 1e-9), update)
+            if logs is not None and (update % 50 == 0 or update == total):
+                logs.log(update, {**{f"losses/{key}": float(np.mean(values)) for key, values in running.items()},
+                                  "charts/epoch": update / updates_per_epoch,
+                                  "charts/samples_per_second": update * cfg.batch_size / max(counters["train_seconds"], 1e-9)})
                 running = {}
             if dist.is_main and (update % cfg.eval_every == 0 or update == total):
                 evaluate(update)
@@ -199,7 +195,7 @@ def _fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Dist
             "samples_per_second": samples / counters["train_seconds"] if counters["train_seconds"] else None,
         }
         save_json(out / "metrics.json", metrics)
-        writer.close()
+        logs.close()
     return metrics
 
 

@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
+from ptgm.training.logs import progress_bar
 
 from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given, check_positive
 from ptgm.envs import OBS_MODES, WORLDS
@@ -227,8 +227,8 @@ def learn(cfg: PPOConfig, agent: ActorCritic, env: TaskVecEnv, eval_env: TaskVec
         torch.manual_seed(cfg.seed)
     horizon = cfg.steps_per_iter // env.n_envs
     obs = env.reset(seed=restart_seed(cfg.seed, counters["env_steps"]))
-    bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step", disable=not cfg.progress,
-               desc=f"{run.info['method']} {cfg.task}", smoothing=0.1)
+    bar = progress_bar(cfg.steps, counters["env_steps"], "step", f"{run.info['method']} {cfg.task}", cfg.progress,
+                       smoothing=0.1)
     started = time.perf_counter() - counters["seconds"]
     while True:
         finished = counters["env_steps"] >= cfg.steps

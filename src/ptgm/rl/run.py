@@ -23,9 +23,6 @@ was trained for), and only a run started from the same saved agent resumes that 
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 from dataclasses import asdict, dataclass
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,46 +30,20 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
 
 from ptgm.config import load_yaml, save_yaml
-from ptgm.io import ArtifactError, atomic_write_bytes, load_json, provenance, save_json, to_jsonable
+from ptgm.io import ArtifactError, load_json, provenance, save_json, to_jsonable
 from ptgm.models.artifacts import CONFIG
 from ptgm.rl.policies import Policy, load_policy
 from ptgm.training.checkpoint import (STATE_JSON, CheckpointError, load_checkpoint, load_weights_and_moments,
                                      read_counters, save_checkpoint, settings_blocking_resume)
+from ptgm.training.logs import CSVLog, TrainingLog, read_csv
 
 RUN_FORMAT = "ptgm-rl-run/1"
 
 
 class RunError(ArtifactError):
     """A run directory holds another run, or its files are inconsistent."""
-
-
-class CSVLog:
-    """An append-only CSV with a fixed header; rows beyond a step can be dropped (on resume)."""
-
-    def __init__(self, path: Path, fields: list[str]):
-        self.path, self.fields = path, fields
-        if not path.exists():
-            atomic_write_bytes(path, (",".join(fields) + "\n").encode())
-        elif read_header(path) != fields:  # a log from an older version: keep its rows under the new header
-            self.truncate_after(float("inf"))
-
-    def append(self, row: dict[str, Any]) -> None:
-        buf = io.StringIO()
-        csv.DictWriter(buf, self.fields, extrasaction="ignore").writerow(
-            {k: _fmt(v) for k, v in row.items()})
-        with open(self.path, "a") as f:
-            f.write(buf.getvalue())
-
-    def truncate_after(self, env_steps: int) -> None:
-        rows = read_csv(self.path)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, self.fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(r for r in rows if float(r["env_steps"]) <= env_steps)
-        atomic_write_bytes(self.path, buf.getvalue().encode())
 
 
 @dataclass(frozen=True)
@@ -119,23 +90,6 @@ def final_checkpoint(path: str | Path, policy_sha256: str) -> Path | None:
     return path / "checkpoint"
 
 
-def _fmt(value: Any) -> Any:
-    return f"{value:.6g}" if isinstance(value, float) else value
-
-
-def read_header(path: Path) -> list[str]:
-    with open(path, newline="") as f:
-        return next(csv.reader(f), [])
-
-
-def read_csv(path: str | Path) -> list[dict[str, str]]:
-    path = Path(path)
-    if not path.is_file():
-        raise RunError(f"log not found: {path}")
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 class Run:
     """The directory of one training run (see the module doc)."""
 
@@ -165,17 +119,15 @@ class Run:
         save_yaml(self.path / "config.yaml", config)
         save_json(self.path / "run.json", {"format": RUN_FORMAT, **self.info,
                                             "provenance": provenance(info.get("command", ""), config)})
-        self.progress = CSVLog(self.path / "progress.csv", list(progress_fields or self.PROGRESS_FIELDS))
-        self.evals = CSVLog(self.path / "eval.csv", self.EVAL_FIELDS + [f"unlock/{a}" for a in achievements])
         self.start_env_steps = 0 if self.counters is None else int(self.counters["env_steps"])
-        if self.counters is not None:
-            self.progress.truncate_after(self.start_env_steps)
-            # An evaluation at the checkpoint's own step is kept only if the checkpoint records it: one logged after
-            # it (a kill between the row and the next save) is redone on resume, and two rows at one step would make
-            # eval.csv unreadable for `ptgm report`.
-            evaluated = self.counters.get("last_eval") == self.start_env_steps
-            self.evals.truncate_after(self.start_env_steps if evaluated else self.start_env_steps - 1)
-        self._writer: SummaryWriter | None = None
+        self.logs = TrainingLog(self.path, "env_steps", list(progress_fields or self.PROGRESS_FIELDS)[1:],
+                                resumed_at=self.start_env_steps if self.resumed else None)
+        self.evals = CSVLog(self.path / "eval.csv", self.EVAL_FIELDS + [f"unlock/{a}" for a in achievements])
+        # An evaluation at the checkpoint's own step is kept only if the checkpoint records it: one logged after it
+        # (a kill between the row and the next save) is redone on resume, and two rows at one step would make
+        # eval.csv unreadable for `ptgm report`. A fresh run keeps none.
+        evaluated = self.resumed and self.counters.get("last_eval") == self.start_env_steps
+        self.evals.truncate_after(self.start_env_steps if evaluated else self.start_env_steps - 1)
         # name -> (save, load): the trainer's own state kept with every checkpoint (`keep_in_checkpoint`)
         self._extras: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[Path, dict[str, Any]], None]]] = {}
 
@@ -198,30 +150,16 @@ class Run:
                                f"{self.info.get(key)!r}; use another --out or the same inputs to resume")
 
     # -- logging --------------------------------------------------------------------------------
-    @property
-    def writer(self) -> SummaryWriter:
-        # Opened on first use: its background thread should not exist yet when env workers are forked.
-        if self._writer is None:
-            # purge_step drops TensorBoard events the interrupted run logged after its checkpoint (at steps >= it, so
-            # +1 keeps the ones logged at the checkpoint's own step).
-            self._writer = SummaryWriter(str(self.path / "tb"),
-                                         purge_step=self.start_env_steps + 1 if self.resumed else None)
-        return self._writer
-
     def log(self, env_steps: int, row: dict[str, Any]) -> None:
-        self.progress.append({"env_steps": env_steps, **row})
-        for key, value in row.items():
-            if "/" in key and isinstance(value, (int, float)) and value == value:  # skip NaN
-                self.writer.add_scalar(key, value, env_steps)
+        self.logs.log(env_steps, row)
 
     def log_eval(self, point: Any) -> None:
         row = asdict(point)
         row.update({f"unlock/{a}": r for a, r in row.pop("unlock_rates", {}).items()})
         self.evals.append(row)
-        for key in ("success_rate", "episode_return", "episode_length", "score"):
-            if not math.isnan(row[key]):  # the score is NaN when the world reports no achievements
-                self.writer.add_scalar(f"eval/{key}", row[key], row["env_steps"])
-        self.writer.flush()
+        self.logs.scalars(row["env_steps"], {f"eval/{key}": row[key]  # the score is NaN without achievements
+                                             for key in ("success_rate", "episode_return", "episode_length", "score")})
+        self.logs.flush()
 
     # -- checkpoints ----------------------------------------------------------------------------
     def keep_in_checkpoint(self, name: str, save: Callable[[Path], dict[str, Any]],
@@ -275,7 +213,7 @@ class Run:
     def finish(self, agent: nn.Module) -> dict[str, Any]:
         """Save the final policy and `summary.json` (the last evaluation) once the budget is spent."""
         agent.save(self.path / "policy")
-        evals = read_csv(self.path / "eval.csv")
+        evals = read_csv(self.path / "eval.csv", RunError)
         summary = {"method": self.info["method"], "task": self.info["task"], "seed": self.info["seed"],
                    "final": {k: float(v) for k, v in evals[-1].items() if v} if evals else None,
                    "best_success_rate": max((float(r["success_rate"]) for r in evals), default=None),
@@ -285,5 +223,4 @@ class Run:
         return summary
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        self.logs.close()

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from tqdm import tqdm
+from ptgm.training.logs import progress_bar
 
 from ptgm.config import ConfigError, check_at_least, check_positive
 from ptgm.envs import WorldSpec
@@ -401,8 +401,8 @@ def learn(cfg: Any, sac: TwinQ, env: TaskVecEnv, eval_env: TaskVecEnv, run: Run)
     horizon = cfg.steps_per_iter // env.n_envs
     obs = env.reset(seed=restart_seed(cfg.seed, counters["env_steps"]))
 
-    bar = tqdm(total=cfg.steps, initial=min(counters["env_steps"], cfg.steps), unit="step", disable=not cfg.progress,
-               desc=f"{run.info['method']} {cfg.task}", smoothing=0.1)
+    bar = progress_bar(cfg.steps, counters["env_steps"], "step", f"{run.info['method']} {cfg.task}", cfg.progress,
+                       smoothing=0.1)
     started = time.perf_counter() - counters["seconds"]
     while True:
         finished = counters["env_steps"] >= cfg.steps
