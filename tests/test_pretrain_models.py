@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from ptgm.envs import get_world
 from ptgm.goals.codebook import Codebook
@@ -196,8 +197,13 @@ def test_weights_stored_in_half_precision_load_close_to_the_trained_ones_and_a_r
     assert config["stored_dtype"] == "float16" and config["trained_weights_sha256"] == trained != config["weights_sha256"]
     assert (tmp_path / "low" / "weights.safetensors").stat().st_size < 0.6 * full
 
+    stored = load_file(tmp_path / "low" / "weights.safetensors")
+    assert {n for n, v in stored.items() if v.dtype == torch.float16} == {n for n, v in policy.state_dict().items()
+                                                                         if v.numel() >= 4096}
     loaded = LowLevelPolicy.load(tmp_path / "low")
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    for name in ("goal_scale", "goal_low", "goal_high"):  # statistics stay exact
+        torch.testing.assert_close(getattr(loaded, name), getattr(policy, name), atol=0, rtol=0)
     obs, goal, current = random_obs("symbolic", 64), torch.rand(64, EMBEDDER.dim), torch.rand(64, EMBEDDER.dim)
     with torch.no_grad():
         half, exact = loaded(obs, goal, current=current), policy(obs, goal, current=current)
@@ -208,3 +214,8 @@ def test_weights_stored_in_half_precision_load_close_to_the_trained_ones_and_a_r
     again = json.loads((tmp_path / "again" / "config.json").read_text())
     assert "stored_dtype" not in again and "trained_weights_sha256" not in again
     LowLevelPolicy.load(tmp_path / "again")
+
+    weights = tmp_path / "again" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4] + b"    ")
+    with pytest.raises(ModelError, match="checksum differs"):  # shipping never blesses an altered file
+        store_half(tmp_path / "again")

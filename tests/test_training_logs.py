@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ptgm.training.logs import PROGRESS_CSV, TrainingLog
+
+
+def next_second():
+    """TensorBoard reads a folder's event files in name order, and a name starts with the second it was opened in:
+    a writer opened later in the same second may sort first."""
+    time.sleep(1.02 - time.time() % 1)
 
 
 def rows(folder):
@@ -35,6 +42,7 @@ def test_a_resumed_log_keeps_what_came_before_its_checkpoint_and_a_fresh_one_sta
                                                                                  "charts/val_loss"]
 
     # Killed after update 5, last checkpoint at 3: the resumed run logs 4 and 5 again, once each.
+    next_second()
     resumed = TrainingLog(tmp_path, "update", resumed_at=3)
     assert [r["update"] for r in rows(tmp_path)] == ["1", "2", "3"]
     for update in (4, 5):
@@ -47,9 +55,17 @@ def test_a_resumed_log_keeps_what_came_before_its_checkpoint_and_a_fresh_one_sta
     assert [(e.step, e.value) for e in events.Scalars("losses/loss")][2:] == [(3, pytest.approx(1 / 3)), (4, 0.0),
                                                                               (5, 0.0)]
 
-    # The same folder without a checkpoint is a new run: nothing of the old one stays in progress.csv.
-    TrainingLog(tmp_path, "update").close()
-    assert rows(tmp_path) == []
+    # The same folder without a checkpoint is a new run: nothing of the old one stays.
+    next_second()
+    fresh = TrainingLog(tmp_path, "update")
+    assert not (tmp_path / PROGRESS_CSV).exists()
+    fresh.log(1, {"losses/other": 2.0})
+    fresh.close()
+    assert rows(tmp_path) == [{"update": "1", "losses/other": "2"}]
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+            if events.Scalars(tag)} == {"losses/other": [(1, 2.0)]}
     fixed = TrainingLog(tmp_path, "env_steps", ["charts/a"])
     assert rows(tmp_path) == [] and (tmp_path / PROGRESS_CSV).read_text() == "env_steps,charts/a\n"
     fixed.close()

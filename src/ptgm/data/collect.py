@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
-from ptgm.training.logs import progress_bar
 
 from ptgm.data.store import DatasetError, DatasetWriter, EpisodeInfo, episode_id, write_episode
 from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given
 from ptgm.envs import PLAYERS, WORLDS, get_world, make_env, make_player
 from ptgm.io import folder_lock, provenance, sha256_file
+from ptgm.training.logs import progress_bar
 
 PRESETS = {"small": 50_000, "full": 1_000_000}
 

@@ -7,8 +7,8 @@ same stage of play land close together. The goal is the L2-normalised projection
 as the codebook's `nearest` uses).
 
 `ptgm train-encoder --data DIR --out DIR` writes `weights.safetensors` + `config.json` (format,
-world, sizes, dataset id, provenance, weights checksum, validation retrieval), TensorBoard logs
-under `tensorboard/`, and a resumable `checkpoint/`: running the same command again continues
+world, sizes, dataset id, provenance, weights checksum, validation retrieval), its losses in
+`progress.csv` and `tb/` (TensorBoard), and a resumable `checkpoint/`: running the same command again continues
 where it stopped (raise --steps to train longer).
 """
 
@@ -37,7 +37,7 @@ ENCODER_FORMAT = "ptgm-encoder/1"
 @dataclass
 class EncoderConfig:
     data: str  # dataset directory with pixel frames, split with `ptgm split`
-    out: str  # output directory: weights.safetensors, config.json, checkpoint/, tensorboard/
+    out: str  # output directory: weights.safetensors, config.json, checkpoint/, progress.csv, tb/
     seed: int = 0  # seeds the network, the frames kept in memory and the batches
     steps: int = 2000  # gradient steps (a rerun with more steps resumes from the checkpoint)
     batch_size: int = 128  # positive pairs per step; each anchor's negatives are the batch's other positives

@@ -42,16 +42,33 @@ def save_model(out_dir: str | Path, module: nn.Module, config: dict[str, Any]) -
     return out
 
 
+# Tensors smaller than this stay float32 when stored in half precision: biases, norms and input statistics, where
+# float16's rounding would shift every input, and which are a small part of the file.
+HALF_MIN_SIZE = 4096
+
+
 def store_half(folder: str | Path) -> None:
-    """Rewrite a saved network's float32 weights as float16, halving the file; loading casts them back to the
-    network's float32. config.json names the new checksum and keeps the trained weights' one."""
+    """Rewrite a saved network's float32 weight matrices as float16, about halving the file; loading casts them
+    back to the network's float32. config.json names the new checksum and keeps the trained weights' one."""
     folder = Path(folder)
     config = load_json(folder / CONFIG, "model config", ModelError, required=("weights_sha256",))
     if config.get("stored_dtype") == "float16":
         return
-    tensors = load_safetensors_bytes((folder / WEIGHTS).read_bytes())
-    data = state_to_bytes({k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()})
-    atomic_write_bytes(folder / WEIGHTS, data)
+    file = folder / WEIGHTS
+    data = file.read_bytes() if file.is_file() else b""
+    if sha256_bytes(data) != config["weights_sha256"]:
+        raise ModelError(f"{file}: missing, or its checksum differs from the one in {CONFIG} (file changed or corrupt)")
+    tensors = load_safetensors_bytes(data)
+    half = {}
+    for name, tensor in tensors.items():
+        if tensor.dtype == torch.float32 and tensor.numel() >= HALF_MIN_SIZE:
+            half[name] = tensor.half()
+            if not torch.equal(torch.isfinite(half[name]), torch.isfinite(tensor)):
+                raise ModelError(f"{file}: {name} holds values beyond float16's range; keep it in float32")
+        else:
+            half[name] = tensor
+    data = state_to_bytes(half)
+    atomic_write_bytes(file, data)
     save_json(folder / CONFIG, {**config, "stored_dtype": "float16", "trained_weights_sha256": config["weights_sha256"],
                                 "weights_sha256": sha256_bytes(data)})
 

@@ -24,7 +24,6 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch import Tensor, nn
-from ptgm.training.logs import progress_bar
 
 from ptgm.config import ConfigError, check_at_least, check_choice, check_paths_given, check_positive
 from ptgm.envs import OBS_MODES, WORLDS
@@ -33,6 +32,7 @@ from ptgm.rl.rewards import kl_divergence, kl_penalty
 from ptgm.rl.policies import ActorCritic, entropy
 from ptgm.rl.run import Run
 from ptgm.envs.vector import EpisodeStats, Obs, TaskVecEnv, usable_cores
+from ptgm.training.logs import progress_bar
 
 
 @dataclass(kw_only=True)

@@ -14,7 +14,8 @@
 
 Starting a command on a directory that holds a checkpoint resumes it: the config and the models
 must be the same (only the budget, --steps, may grow); logged rows after the checkpoint are
-dropped, since the resumed run redoes that stretch.
+dropped, since the resumed run redoes that stretch. A directory without a checkpoint starts a new
+run, with empty logs.
 
 A run may start from a saved agent instead of fresh weights (`Start`; `ptgm.api`'s `load(saved).learn`):
 run.json then records it (`started_from`: its folder, its policy's weights checksum, the env steps it
@@ -120,7 +121,7 @@ class Run:
         save_json(self.path / "run.json", {"format": RUN_FORMAT, **self.info,
                                             "provenance": provenance(info.get("command", ""), config)})
         self.start_env_steps = 0 if self.counters is None else int(self.counters["env_steps"])
-        self.logs = TrainingLog(self.path, "env_steps", list(progress_fields or self.PROGRESS_FIELDS)[1:],
+        self.logs = TrainingLog(self.path, "env_steps", [f for f in progress_fields or self.PROGRESS_FIELDS if f != "env_steps"],
                                 resumed_at=self.start_env_steps if self.resumed else None)
         self.evals = CSVLog(self.path / "eval.csv", self.EVAL_FIELDS + [f"unlock/{a}" for a in achievements])
         # An evaluation at the checkpoint's own step is kept only if the checkpoint records it: one logged after it

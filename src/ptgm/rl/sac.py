@@ -49,7 +49,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from ptgm.training.logs import progress_bar
 
 from ptgm.config import ConfigError, check_at_least, check_positive
 from ptgm.envs import WorldSpec
@@ -58,6 +57,7 @@ from ptgm.models.encoders import make_obs_encoder
 from ptgm.rl.loop import episode_charts, evaluate_into, restart_seed
 from ptgm.rl.run import Run
 from ptgm.training.checkpoint import read_tensors, write_tensors
+from ptgm.training.logs import progress_bar
 
 
 @dataclass(kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-import math
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,14 +77,14 @@ class TrainingLog:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / PROGRESS_CSV
         self.csv: CSVLog | None = None
+        if resumed_at is None:  # a new run: nothing an earlier attempt in this folder logged stays
+            path.unlink(missing_ok=True)
+        elif fields is None and path.exists() and read_header(path)[:1] == [step_field]:
+            self.csv = CSVLog(path, read_header(path))
         if fields is not None:
             self.csv = CSVLog(path, [step_field, *fields])
-        elif path.exists() and read_header(path)[:1] == [step_field]:
-            self.csv = CSVLog(path, read_header(path))
-        if self.csv is not None:
-            self.csv.truncate_after(resumed_at if resumed_at is not None else -math.inf)
-        elif path.exists():
-            path.unlink()
+        if self.csv is not None and resumed_at is not None:
+            self.csv.truncate_after(resumed_at)
         self._writer: Any = None
 
     @property
@@ -94,8 +94,8 @@ class TrainingLog:
             from torch.utils.tensorboard import SummaryWriter
 
             # purge_step drops the events an interrupted run logged after its checkpoint (steps >= it, so +1 keeps
-            # the ones at the checkpoint's own step).
-            purge = self.resumed_at + 1 if self.resumed_at is not None else None
+            # the ones at the checkpoint's own step); a new run drops every earlier event.
+            purge = self.resumed_at + 1 if self.resumed_at is not None else 0
             self._writer = SummaryWriter(str(self.folder / TENSORBOARD), purge_step=purge)
         return self._writer
 
@@ -109,8 +109,8 @@ class TrainingLog:
     def scalars(self, step: int, values: dict[str, Any]) -> None:
         """TensorBoard only: numbers whose home is another file (an evaluation's, a best-model record)."""
         for key, value in values.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-                self.writer.add_scalar(key, value, step)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value:
+                self.writer.add_scalar(key, float(value), step)
 
     def flush(self) -> None:
         if self._writer is not None:
