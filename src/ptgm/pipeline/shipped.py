@@ -4,7 +4,8 @@ take longer to pre-train than a newcomer's first run should.
 They are a finished pre-training's codebook, low-level policy and prior (weights in safetensors, records in
 JSON), with the eval-low record, made by `ptgm run --config configs/pretrain.yaml` and copied into the package
 by `python -m ptgm.pipeline --ship runs/pretrain`. `shipped.json` names the command and config that made them
-and the SHA-256 of every file, checked before they are used.
+and the SHA-256 of every file, checked before they are used. Their weights are stored in float16 and loaded into
+float32 networks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Callable
 
 from ptgm.config import ConfigError, load_yaml
 from ptgm.io import ArtifactError, load_json, provenance, save_json, sha256_file
+from ptgm.models.artifacts import store_half
 from ptgm.pipeline.stages import STAGE_FILE, Pretrained
 
 SHIPPED = Path(__file__).resolve().parent.parent / "shipped" / "crafter"
@@ -47,6 +49,8 @@ def ship(run: Path, to: Path = SHIPPED) -> dict[str, Any]:
             (staged / folder).mkdir(parents=True)
             for name in names:
                 shutil.copy2(at.root / folder / name, staged / folder / name)
+            if "weights.safetensors" in names:  # half the package's size; eval-low measured them as trained
+                store_half(staged / folder)
         manifest = {"format": FORMAT, "world": "crafter", "made_by": REGENERATE, "config": config,
                     "files": {f"{folder}/{name}": sha256_file(staged / folder / name)
                               for folder, names in FILES.items() for name in names},
