@@ -194,7 +194,8 @@ def test_weights_stored_in_half_precision_load_close_to_the_trained_ones_and_a_r
     store_half(tmp_path / "low")
     store_half(tmp_path / "low")  # once only
     config = json.loads((tmp_path / "low" / "config.json").read_text())
-    assert config["stored_dtype"] == "float16" and config["trained_weights_sha256"] == trained != config["weights_sha256"]
+    assert config["stored_dtype"] == "float16"
+    assert config["trained_weights_sha256"] == trained != config["weights_sha256"]
     assert (tmp_path / "low" / "weights.safetensors").stat().st_size < 0.6 * full
 
     stored = load_file(tmp_path / "low" / "weights.safetensors")

@@ -42,37 +42,6 @@ def save_model(out_dir: str | Path, module: nn.Module, config: dict[str, Any]) -
     return out
 
 
-# Tensors smaller than this stay float32 when stored in half precision: biases, norms and input statistics, where
-# float16's rounding would shift every input, and which are a small part of the file.
-HALF_MIN_SIZE = 4096
-
-
-def store_half(folder: str | Path) -> None:
-    """Rewrite a saved network's float32 weight matrices as float16, about halving the file; loading casts them
-    back to the network's float32. config.json names the new checksum and keeps the trained weights' one."""
-    folder = Path(folder)
-    config = load_json(folder / CONFIG, "model config", ModelError, required=("weights_sha256",))
-    if config.get("stored_dtype") == "float16":
-        return
-    file = folder / WEIGHTS
-    data = file.read_bytes() if file.is_file() else b""
-    if sha256_bytes(data) != config["weights_sha256"]:
-        raise ModelError(f"{file}: missing, or its checksum differs from the one in {CONFIG} (file changed or corrupt)")
-    tensors = load_safetensors_bytes(data)
-    half = {}
-    for name, tensor in tensors.items():
-        if tensor.dtype == torch.float32 and tensor.numel() >= HALF_MIN_SIZE:
-            half[name] = tensor.half()
-            if not torch.equal(torch.isfinite(half[name]), torch.isfinite(tensor)):
-                raise ModelError(f"{file}: {name} holds values beyond float16's range; keep it in float32")
-        else:
-            half[name] = tensor
-    data = state_to_bytes(half)
-    atomic_write_bytes(file, data)
-    save_json(folder / CONFIG, {**config, "stored_dtype": "float16", "trained_weights_sha256": config["weights_sha256"],
-                                "weights_sha256": sha256_bytes(data)})
-
-
 # Sizes a network is built from: whole numbers >= 1 wherever a config holds them (torch's own error for a
 # negative width is a RuntimeError deep inside a layer).
 _SIZES = ("hidden", "dim", "goal_dim", "n_actions", "n_codes")
@@ -94,8 +63,8 @@ def read_config(path: str | Path, fmt: str, what: str, required: tuple[str, ...]
     return config
 
 
-def load_weights(path: str | Path, module: nn.Module, config: dict[str, Any], what: str) -> nn.Module:
-    """Load `weights.safetensors` into `module`, checking the checksum and every tensor's name and shape."""
+def read_weights(path: str | Path, config: dict[str, Any], what: str) -> dict[str, torch.Tensor]:
+    """The tensors of `weights.safetensors` in `path`, after checking the file against the checksum in `config`."""
     file = Path(path) / WEIGHTS
     if not file.is_file():
         raise ModelError(f"{what} weights not found: {file}")
@@ -103,9 +72,15 @@ def load_weights(path: str | Path, module: nn.Module, config: dict[str, Any], wh
     if sha256_bytes(data) != config.get("weights_sha256"):
         raise ModelError(f"{file}: checksum differs from the one in {CONFIG} (file changed or corrupt)")
     try:
-        tensors = load_safetensors_bytes(data)
+        return load_safetensors_bytes(data)
     except (SafetensorError, ValueError) as e:
         raise ModelError(f"{file} is not a valid safetensors file: {e}") from e
+
+
+def load_weights(path: str | Path, module: nn.Module, config: dict[str, Any], what: str) -> nn.Module:
+    """Load `weights.safetensors` into `module`, checking the checksum and every tensor's name and shape."""
+    file = Path(path) / WEIGHTS
+    tensors = read_weights(path, config, what)
     own = module.state_dict()
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     wrong = [k for k in own if k in tensors and tensors[k].shape != own[k].shape]
@@ -114,3 +89,31 @@ def load_weights(path: str | Path, module: nn.Module, config: dict[str, Any], wh
                          f"(missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shape {wrong[:5]})")
     module.load_state_dict(tensors)
     return module
+
+
+# Tensors smaller than this stay float32 when stored in half precision: biases, norms and input statistics, where
+# float16's rounding would shift every input, and which are a small part of the file.
+HALF_MIN_SIZE = 4096
+
+
+def store_half(folder: str | Path) -> None:
+    """Rewrite a saved network's float32 weight matrices as float16, about halving the file; loading casts them
+    back to the network's float32. config.json names the new checksum and keeps the trained weights' one."""
+    folder = Path(folder)
+    config = load_json(folder / CONFIG, "model config", ModelError, required=("weights_sha256",))
+    if config.get("stored_dtype") == "float16":
+        return
+    file = folder / WEIGHTS
+    tensors = read_weights(folder, config, "model")
+    half = {}
+    for name, tensor in tensors.items():
+        if tensor.dtype == torch.float32 and tensor.numel() >= HALF_MIN_SIZE:
+            half[name] = tensor.half()
+            if not torch.equal(torch.isfinite(half[name]), torch.isfinite(tensor)):
+                raise ModelError(f"{file}: {name} holds values beyond float16's range; keep it in float32")
+        else:
+            half[name] = tensor
+    data = state_to_bytes(half)
+    atomic_write_bytes(file, data)
+    save_json(folder / CONFIG, {**config, "stored_dtype": "float16", "trained_weights_sha256": config["weights_sha256"],
+                                "weights_sha256": sha256_bytes(data)})

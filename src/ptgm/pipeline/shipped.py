@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ptgm.config import ConfigError, load_yaml
 from ptgm.io import ArtifactError, load_json, provenance, save_json, sha256_file
-from ptgm.models.artifacts import store_half
+from ptgm.models.artifacts import WEIGHTS, store_half
 from ptgm.pipeline.stages import STAGE_FILE, Pretrained
 
 SHIPPED = Path(__file__).resolve().parent.parent / "shipped" / "crafter"
@@ -49,7 +49,7 @@ def ship(run: Path, to: Path = SHIPPED) -> dict[str, Any]:
             (staged / folder).mkdir(parents=True)
             for name in names:
                 shutil.copy2(at.root / folder / name, staged / folder / name)
-            if "weights.safetensors" in names:  # half the package's size; eval-low measured them as trained
+            if WEIGHTS in names:  # half the package's size; eval-low measured them as trained
                 store_half(staged / folder)
         manifest = {"format": FORMAT, "world": "crafter", "made_by": REGENERATE, "config": config,
                     "files": {f"{folder}/{name}": sha256_file(staged / folder / name)

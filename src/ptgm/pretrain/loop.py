@@ -166,9 +166,9 @@ def _fit(cfg: PretrainConfig, model: nn.Module, objective: Objective, dist: Dist
                 running.setdefault(key, []).append(value)
 
             if logs is not None and (update % 50 == 0 or update == total):
+                speed = update * cfg.batch_size / max(counters["train_seconds"], 1e-9)
                 logs.log(update, {**{f"losses/{key}": float(np.mean(values)) for key, values in running.items()},
-                                  "charts/epoch": update / updates_per_epoch,
-                                  "charts/samples_per_second": update * cfg.batch_size / max(counters["train_seconds"], 1e-9)})
+                                  "charts/epoch": update / updates_per_epoch, "charts/samples_per_second": speed})
                 running = {}
             if dist.is_main and (update % cfg.eval_every == 0 or update == total):
                 evaluate(update)

@@ -121,8 +121,8 @@ class Run:
         save_json(self.path / "run.json", {"format": RUN_FORMAT, **self.info,
                                             "provenance": provenance(info.get("command", ""), config)})
         self.start_env_steps = 0 if self.counters is None else int(self.counters["env_steps"])
-        self.logs = TrainingLog(self.path, "env_steps", [f for f in progress_fields or self.PROGRESS_FIELDS if f != "env_steps"],
-                                resumed_at=self.start_env_steps if self.resumed else None)
+        fields = [f for f in progress_fields or self.PROGRESS_FIELDS if f != "env_steps"]
+        self.logs = TrainingLog(self.path, "env_steps", fields, resumed_at=self.start_env_steps if self.resumed else None)
         self.evals = CSVLog(self.path / "eval.csv", self.EVAL_FIELDS + [f"unlock/{a}" for a in achievements])
         # An evaluation at the checkpoint's own step is kept only if the checkpoint records it: one logged after it
         # (a kill between the row and the next save) is redone on resume, and two rows at one step would make
